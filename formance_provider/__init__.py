@@ -1,0 +1,1 @@
+"""Pulumi dynamic provider for a Formance stack's OAuth2 clients and secrets."""
