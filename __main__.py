@@ -1,0 +1,5 @@
+"""Pulumi program of the formance-auth project: see formance_provider/program.py."""
+
+from formance_provider.program import run
+
+run()

@@ -1,0 +1,327 @@
+"""Typed client of the Formance auth service's clients API.
+
+Owns the transport (one pooled httpx client per process), authentication,
+retries and the mapping of HTTP answers to this package's exceptions.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+
+from .auth import TokenSource, token_source
+from .errors import (
+    AuthenticationError,
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    TransportError,
+    UnexpectedResponseError,
+    ValidationError,
+)
+from .models import ObservedClient, flatten_client
+from .redact import Redactor
+from .settings import Settings
+from .version import __version__
+
+log = logging.getLogger("formance_provider.api")
+
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+BACKOFF_BASE = 0.25
+BACKOFF_CAP = 8.0
+RETRY_AFTER_CAP = 60.0
+USER_AGENT = f"formance-pulumi/{__version__} httpx/{httpx.__version__}"
+
+
+class AmbiguousRequestError(TransportError):
+    """A non-idempotent request may or may not have been applied by the server."""
+
+
+def backoff_delay(attempt: int, rng: Callable[[], float] = random.random) -> float:
+    """Capped exponential backoff with full jitter (attempt counts from 1)."""
+    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** (attempt - 1)))
+    return ceiling * (0.5 + rng() / 2)
+
+
+def retry_after(response: httpx.Response, now: Callable[[], float] = time.time) -> float | None:
+    """Seconds to wait from a Retry-After header (seconds or HTTP date), capped."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value).timestamp()
+        except (TypeError, ValueError):
+            return None
+        seconds = when - now()
+    return max(0.0, min(seconds, RETRY_AFTER_CAP))
+
+
+def build_http_client(settings: Settings) -> httpx.Client:
+    """The process-wide pooled client. ``trust_env`` honours HTTPS_PROXY, NO_PROXY and SSL_CERT_FILE."""
+    verify: Any = settings.ca_bundle if settings.ca_bundle else True
+    return httpx.Client(
+        timeout=httpx.Timeout(settings.timeout, connect=min(10.0, settings.timeout)),
+        verify=verify,
+        trust_env=True,
+        headers={"User-Agent": USER_AGENT},
+        limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+        follow_redirects=False,
+    )
+
+
+class AuthAPI:
+    """The clients API of one Formance stack. Thread-safe; share one per process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        http: httpx.Client | None = None,
+        tokens: TokenSource | None = None,
+        redactor: Redactor | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.settings = settings
+        self.redactor = redactor or Redactor(settings.secrets())
+        self.http = http or build_http_client(settings)
+        self.tokens = tokens or token_source(settings, self.redactor)
+        self._sleep = sleep
+        self._rng = rng
+        self._stats_lock = threading.Lock()
+        self.request_count = 0
+
+    # ------------------------------------------------------------ transport
+
+    def _url(self, path: str) -> str:
+        return self.settings.endpoint + path
+
+    def _send(self, method: str, path: str, body: Mapping[str, Any] | None) -> httpx.Response:
+        """One attempt, with one token renewal on 401. Raises httpx errors as they come."""
+        url = self._url(path)
+        for renewal in (False, True):
+            token = self.tokens.get(self.http)
+            started = time.perf_counter()
+            response = self.http.request(method, url, json=body, headers={"Authorization": f"Bearer {token}"})
+            with self._stats_lock:
+                self.request_count += 1
+            log.debug("%s %s -> %d in %.1f ms", method, path, response.status_code, (time.perf_counter() - started) * 1000)
+            if response.status_code == 401 and not renewal and self.tokens.renew_after_401(self.http, token):
+                continue
+            return response
+        return response
+
+    def request(self, method: str, path: str, body: Mapping[str, Any] | None = None, *, idempotent: bool) -> httpx.Response:
+        """Send with retries. Non-idempotent calls raise AmbiguousRequestError instead of resending blindly."""
+        tries = self.settings.max_retries + 1
+        what = f"{method} {self._url(path)}"
+        last = ""
+        for attempt in range(1, tries + 1):
+            try:
+                response = self._send(method, path, body)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                if "CERTIFICATE" in str(exc).upper() or "SSL" in str(exc).upper():
+                    raise TransportError(self._describe_transport(exc)) from None
+                # Nothing reached the server: safe to resend whatever the method.
+                last = f"cannot connect ({type(exc).__name__})"
+                delay = backoff_delay(attempt, self._rng)
+            except httpx.TransportError as exc:
+                last = f"{type(exc).__name__} after the request was sent"
+                if not idempotent:
+                    raise AmbiguousRequestError(f"{what}: {last}") from None
+                delay = backoff_delay(attempt, self._rng)
+            else:
+                status = response.status_code
+                if status not in RETRY_STATUSES:
+                    return response
+                last = f"{status} {response.reason_phrase}".strip()
+                if status != 429 and not idempotent:
+                    # A gateway error on a POST: the server may have applied it.
+                    raise AmbiguousRequestError(f"{what}: {last}")
+                delay = retry_after(response) if status in (429, 503) else None
+                if delay is None:
+                    delay = backoff_delay(attempt, self._rng)
+            if attempt < tries:
+                log.info("%s: %s; retry %d of %d in %.2f s", what, last, attempt, tries - 1, delay)
+                self._sleep(delay)
+        if last.startswith("cannot connect"):
+            raise TransportError(
+                f"Cannot reach the Formance auth service at {self.settings.endpoint} ({last}) after {tries} tries: "
+                "check formance:endpoint / FORMANCE_ENDPOINT and that the stack is up"
+            )
+        raise TransportError(f"{what} failed after {tries} tries: {last}")
+
+    def call(self, method: str, path: str, body: Mapping[str, Any] | None = None, *, idempotent: bool, expect: tuple[int, ...]) -> Any:
+        """Request, map errors, unwrap ``{"data": ...}``. Returns None for 404 when 404 is expected."""
+        try:
+            response = self.request(method, path, body, idempotent=idempotent)
+        except httpx.TransportError as exc:  # TLS failures and the like
+            raise TransportError(self._describe_transport(exc)) from None
+        status = response.status_code
+        if status in expect:
+            if status in (204, 404) or not response.content:
+                return None
+            return self._data(response)
+        self._raise_for(response, method, path)
+
+    def _describe_transport(self, exc: Exception) -> str:
+        text = self.redactor(str(exc))
+        if "CERTIFICATE" in text.upper() or "SSL" in text.upper():
+            return (
+                f"TLS verification of {self.settings.endpoint} failed ({text}): set formance:caBundle to the "
+                "CA that signed the stack's certificate, or SSL_CERT_FILE"
+            )
+        return f"Request to {self.settings.endpoint} failed: {type(exc).__name__}: {text}"
+
+    def _data(self, response: httpx.Response) -> Any:
+        try:
+            return response.json()["data"]
+        except (ValueError, KeyError, TypeError):
+            raise UnexpectedResponseError(
+                f"{response.request.method} {response.request.url.path} answered {response.status_code} with an "
+                f"unexpected body: {self.redactor.excerpt(response.text)}",
+                response.status_code,
+            ) from None
+
+    def _raise_for(self, response: httpx.Response, method: str, path: str) -> None:
+        status = response.status_code
+        where = f"{method} {path}"
+        if status == 401:
+            raise AuthenticationError(
+                f"{where}: the stack refused the provider's token (401). Check the credentials "
+                "(formance:clientId/clientSecret or FORMANCE_TOKEN) and that they belong to this stack"
+            )
+        if status == 403:
+            need = "auth:read" if method == "GET" else "auth:write"
+            raise PermissionDeniedError(
+                f"{where}: missing scope: the token is not allowed to do this (403); the provider's client needs "
+                f"the {need} scope (give it auth:read and auth:write)"
+            )
+        if status == 404:
+            raise NotFoundError(f"{where}: not found (404)")
+        message = ""
+        try:
+            body = response.json()
+            if isinstance(body, dict):
+                message = str(body.get("errorMessage") or body.get("error_description") or body.get("errorCode") or "")
+        except ValueError:
+            pass
+        detail = self.redactor(message)[:300] if message else self.redactor.excerpt(response.text)
+        if status == 400:
+            raise ValidationError(f"{where}: the server rejected the request (400): {detail}")
+        raise UnexpectedResponseError(f"{where}: unexpected answer {status}: {detail}", status)
+
+    # ------------------------------------------------------------ clients
+
+    def list_clients(self) -> list[ObservedClient]:
+        data = self.call("GET", "/clients", idempotent=True, expect=(200,))
+        return [flatten_client(c) for c in data or []]
+
+    def get_client(self, client_id: str) -> ObservedClient | None:
+        data = self.call("GET", f"/clients/{_seg(client_id)}", idempotent=True, expect=(200, 404))
+        return flatten_client(data) if data is not None else None
+
+    def create_client(self, body: Mapping[str, Any], *, owner: str | None) -> ObservedClient:
+        """POST with a known id. A retry after an ambiguous failure or a duplicate id checks ownership first."""
+        client_id = str(body["id"])
+        for attempt in range(1, self.settings.max_retries + 2):
+            try:
+                response = self.request("POST", "/clients", body, idempotent=False)
+            except AmbiguousRequestError:
+                existing = self.get_client(client_id)
+                if existing is None:
+                    self._sleep(backoff_delay(attempt, self._rng))
+                    continue
+                return self._take_over_own(existing, body, owner)
+            if response.status_code == 201:
+                return flatten_client(self._data(response))
+            if response.status_code == 500:
+                existing = self.get_client(client_id)
+                if existing is not None:
+                    return self._take_over_own(existing, body, owner)
+            self._raise_for(response, "POST", "/clients")
+        raise TransportError(f"POST {self._url('/clients')} kept failing ambiguously; client {client_id} was not created")
+
+    def _take_over_own(self, existing: ObservedClient, body: Mapping[str, Any], owner: str | None) -> ObservedClient:
+        if owner is None or existing.owner != owner:
+            raise ConflictError(
+                f"A client with id {existing.client_id!r} already exists on the stack and was not created by this "
+                "stack and resource. To manage it here, declare it with `adopt: true` (its existing secrets "
+                "cannot be adopted: their clear values are gone), or choose another clientId"
+            )
+        return self.update_client(existing.client_id, body)
+
+    def update_client(self, client_id: str, body: Mapping[str, Any]) -> ObservedClient:
+        put_body = {k: v for k, v in body.items() if k != "id"}
+        data = self.call("PUT", f"/clients/{_seg(client_id)}", put_body, idempotent=True, expect=(200,))
+        return flatten_client(data)
+
+    def delete_client(self, client_id: str) -> None:
+        self.call("DELETE", f"/clients/{_seg(client_id)}", idempotent=True, expect=(204, 200, 404))
+
+    # ------------------------------------------------------------ secrets
+
+    def create_secret(self, client_id: str, make_body: Callable[[str], Mapping[str, Any]]) -> dict[str, Any]:
+        """POST a secret. ``make_body(marker)`` builds the body with a fresh marker per attempt.
+
+        Secret names are not unique and the call has no idempotency key, so an
+        ambiguous failure is never resent blindly: the secret carrying the
+        attempt's marker, if the server made it, is deleted first (its clear
+        value is lost with the failed answer).
+        """
+        path = f"/clients/{_seg(client_id)}/secrets"
+        for attempt in range(1, self.settings.max_retries + 2):
+            marker = str(uuid.uuid4())
+            try:
+                response = self.request("POST", path, make_body(marker), idempotent=False)
+            except AmbiguousRequestError as exc:
+                log.info("%s; cleaning up before a new attempt", exc)
+                self._delete_marked_secrets(client_id, marker)
+                self._sleep(backoff_delay(attempt, self._rng))
+                continue
+            if response.status_code in (200, 201):
+                data = self._data(response)
+                clear = data.get("clear") if isinstance(data, dict) else None
+                if not clear or not data.get("id"):
+                    raise UnexpectedResponseError(f"POST {path} answered without the secret's id or clear value", response.status_code)
+                self.redactor.add(str(clear))
+                return data
+            if response.status_code == 404:
+                raise NotFoundError(f"Client {client_id!r} does not exist on the stack, so no secret can be created for it")
+            self._raise_for(response, "POST", path)
+        raise TransportError(f"POST {self._url(path)} kept failing ambiguously; no secret was left behind")
+
+    def _delete_marked_secrets(self, client_id: str, marker: str) -> None:
+        client = self.get_client(client_id)
+        for secret in client.secrets if client else ():
+            if secret.create_marker == marker:
+                self.delete_secret(client_id, secret.secret_id)
+
+    def delete_secret(self, client_id: str, secret_id: str) -> bool:
+        """Delete; False when the client or secret was already gone."""
+        path = f"/clients/{_seg(client_id)}/secrets/{_seg(secret_id)}"
+        response = self.request("DELETE", path, idempotent=True)
+        if response.status_code in (200, 204):
+            return True
+        if response.status_code == 404:
+            return False
+        self._raise_for(response, "DELETE", path)
+        return False
+
+
+def _seg(value: str) -> str:
+    """Quote one path segment (ids come from users' stack files)."""
+    from urllib.parse import quote
+
+    return quote(value, safe="")
