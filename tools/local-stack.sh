@@ -125,10 +125,6 @@ EOF
 
 http://127.0.0.1:${GW_PORT} {
 	bind 127.0.0.1
-	log {
-		output file $LOGS/caddy-access.log
-		format console
-	}
 	handle_path /api/auth/* {
 		reverse_proxy 127.0.0.1:${AUTH_PORT}
 	}
