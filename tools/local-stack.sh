@@ -52,7 +52,7 @@ IS_ROOT=0
 
 # Run a command as the OS user that owns the PostgreSQL cluster (initdb refuses root).
 as_pg() {
-  if [ "$IS_ROOT" -eq 1 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  if [ "$IS_ROOT" -eq 1 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 # ---------------------------------------------------------------- packages
