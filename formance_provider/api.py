@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from .auth import TokenSource, token_source
+from .auth import TokenSource, jwt_scopes, token_source
 from .errors import (
     AuthenticationError,
     ConflictError,
@@ -101,6 +101,7 @@ class AuthAPI:
         self._rng = rng
         self._stats_lock = threading.Lock()
         self.request_count = 0
+        self._last_scopes: set[str] | None = None
 
     # ------------------------------------------------------------ transport
 
@@ -112,6 +113,7 @@ class AuthAPI:
         url = self._url(path)
         for renewal in (False, True):
             token = self.tokens.get(self.http)
+            self._last_scopes = jwt_scopes(token)
             started = time.perf_counter()
             response = self.http.request(method, url, json=body, headers={"Authorization": f"Bearer {token}"})
             with self._stats_lock:
@@ -197,13 +199,23 @@ class AuthAPI:
     def _raise_for(self, response: httpx.Response, method: str, path: str) -> None:
         status = response.status_code
         where = f"{method} {path}"
+        need = "auth:read" if method == "GET" else "auth:write"
+        scopes = self._last_scopes
+        # The auth service answers a missing scope with a bare 401, like a bad token:
+        # the token's own claims tell the two apart.
+        if status in (401, 403) and scopes is not None and need not in scopes and not (need == "auth:read" and "auth:write" in scopes):
+            have = " ".join(sorted(scopes)) or "no scope"
+            raise PermissionDeniedError(
+                f"{where}: missing scope: the provider's token has {have}, and this call needs {need}. "
+                "Give the provider's client the auth:read and auth:write scopes (e.g. `fctl auth clients update "
+                "<id> --scopes auth:read --scopes auth:write`) and ask for a new token"
+            )
         if status == 401:
             raise AuthenticationError(
                 f"{where}: the stack refused the provider's token (401). Check the credentials "
                 "(formance:clientId/clientSecret or FORMANCE_TOKEN) and that they belong to this stack"
             )
         if status == 403:
-            need = "auth:read" if method == "GET" else "auth:write"
             raise PermissionDeniedError(
                 f"{where}: missing scope: the token is not allowed to do this (403); the provider's client needs "
                 f"the {need} scope (give it auth:read and auth:write)"

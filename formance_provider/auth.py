@@ -25,15 +25,33 @@ RENEW_MARGIN = 60.0
 REQUESTED_SCOPES = "auth:read auth:write"
 
 
-def jwt_expiry(token: str) -> float | None:
-    """Read ``exp`` from a JWT without verifying it: only used to tell the user it expired."""
+def jwt_claims(token: str) -> dict[str, object]:
+    """Decode a JWT's payload WITHOUT verifying it: only to explain failures (expiry, scopes)."""
     try:
         payload = token.split(".")[1]
         payload += "=" * (-len(payload) % 4)
-        exp = json.loads(base64.urlsafe_b64decode(payload)).get("exp")
-        return float(exp) if exp is not None else None
+        claims = json.loads(base64.urlsafe_b64decode(payload))
+        return claims if isinstance(claims, dict) else {}
     except (IndexError, ValueError, TypeError, AttributeError):
+        return {}
+
+
+def jwt_expiry(token: str) -> float | None:
+    exp = jwt_claims(token).get("exp")
+    try:
+        return float(exp) if exp is not None else None  # type: ignore[arg-type]
+    except (TypeError, ValueError):
         return None
+
+
+def jwt_scopes(token: str) -> set[str] | None:
+    """Scopes a token claims, or None when it says nothing about them."""
+    scope = jwt_claims(token).get("scope")
+    if isinstance(scope, str):
+        return set(scope.split())
+    if isinstance(scope, list):
+        return {str(s) for s in scope}
+    return None
 
 
 class TokenSource(Protocol):

@@ -30,7 +30,7 @@ def token_check(args: argparse.Namespace) -> int:
     endpoint = args.endpoint.rstrip("/")
     response = httpx.post(
         endpoint + "/oauth/token",
-        data={"grant_type": "client_credentials", "scope": args.scope},
+        data={"grant_type": "client_credentials", **({"scope": args.scope} if args.scope else {})},
         auth=(cred["clientId"], cred["clientSecret"]),
         timeout=30,
     )

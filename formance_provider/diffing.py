@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from .models import CLIENT_FIELD_NAMES, SECRET_FIELD_NAMES, ClientFields, SecretFields
+from .models import CLIENT_FIELD_NAMES, SECRET_FIELD_NAMES, ClientFields, SecretFields, whole_number
 
 #: The engine's placeholder for a value not known during preview.
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
@@ -79,6 +79,7 @@ def _parse_time(value: Any) -> datetime | None:
 
 
 def secret_age_due(olds: Mapping[str, Any], rotate_after_days: Any, now: datetime) -> bool:
+    rotate_after_days = whole_number(rotate_after_days)
     if not isinstance(rotate_after_days, int) or isinstance(rotate_after_days, bool) or rotate_after_days < 1:
         return False
     created = _parse_time(olds.get("created_at"))
@@ -103,7 +104,7 @@ def diff_secret(olds: Mapping[str, Any], news: Mapping[str, Any], now: datetime)
     if olds.get("retiring"):
         changed.append("retiring")
         reasons.append("retire old secret after its grace period")
-    grace = news.get("grace_updates")
+    grace = whole_number(news.get("grace_updates"))
     rotation_only = set(replaces) <= {"keepers", "rotate_after_days"}
     if replaces and rotation_only and isinstance(grace, int) and grace > 0:
         # Keep the old secret alive for ``grace`` more updates: rotate in place.

@@ -40,6 +40,13 @@ _WS = re.compile(r"\s")
 KeeperValue = Union[StrictStr, StrictInt, StrictFloat, StrictBool]
 
 
+def whole_number(value: Any) -> Any:
+    """Pulumi's wire format carries every number as a float: 3.0 means 3, 3.5 stays invalid."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def _check_name(value: str, what: str = "name") -> str:
     if value == "" or value.strip() == "":
         raise ValueError(f"{what} must not be empty")
@@ -204,7 +211,12 @@ class SecretFields(BaseModel):
     @field_validator("grace_updates", mode="before")
     @classmethod
     def _null_is_zero(cls, value: Any) -> Any:
-        return 0 if value is None else value
+        return 0 if value is None else whole_number(value)
+
+    @field_validator("rotate_after_days", mode="before")
+    @classmethod
+    def _whole_days(cls, value: Any) -> Any:
+        return whole_number(value)
 
     @field_validator("client_id")
     @classmethod

@@ -63,7 +63,10 @@ def _failures(props: dict[str, Any], model: type[ClientFields] | type[SecretFiel
 
 
 def _client_outputs(observed: ObservedClient, props: dict[str, Any]) -> dict[str, Any]:
-    return client_state(observed.client_id, observed.fields, adopt=bool(props.get("adopt")), owner=props.get("owner"))
+    # The auth service stores ``trusted`` but never returns it (its response mapping
+    # leaves the field out), so the value we sent, kept in state, is the truth.
+    fields = observed.fields.model_copy(update={"trusted": bool(props.get("trusted") or False)})
+    return client_state(observed.client_id, fields, adopt=bool(props.get("adopt")), owner=props.get("owner"))
 
 
 class ClientProvider(ResourceProvider):
