@@ -125,7 +125,7 @@ def project(local_stack: dict, pulumi_home: Path, tmp_path: Path) -> Iterator[Pu
     backend.mkdir()
     stack = "t" + uuid.uuid4().hex[:10]
     proj = PulumiProject(root, _base_env(local_stack, pulumi_home, backend), stack)
-    proj.run("stack", "init", stack)
+    proj.run("stack", "init")
     proj.write_config({})
     yield proj
     proj.run("destroy", "--yes", "--skip-preview", "--continue-on-error", check=False)
