@@ -172,10 +172,16 @@ def _map_change(label: str, old: Any, new: Any) -> list[str]:
     if added:
         parts.append("added " + ", ".join(f"{code(k)} = {code(new_d[k])}" for k in added))
     if changed:
-        parts.append("changed " + ", ".join(f"{code(k)}: {code(old_d[k])} → {code(new_d[k])}" for k in changed))
+        parts.append("changed " + ", ".join(_value_change(k, old_d[k], new_d[k]) for k in changed))
     if removed:
         parts.append("removed " + ", ".join(code(k) for k in removed))
     return [f"{label}: " + "; ".join(parts)] if parts else []
+
+
+def _value_change(key: str, old: Any, new: Any) -> str:
+    if contains_secret(old) or contains_secret(new):
+        return f"{code(key)} (secret value, not shown)"
+    return f"{code(key)}: {code(old)} → {code(new)}"
 
 
 def _scalar_change(label: str, old: Any, new: Any) -> list[str]:
@@ -427,9 +433,11 @@ def _count(changes: list[Change], kind: str, noun: str) -> str:
 def render(changes: list[Change], errors: list[str]) -> str:
     out = ["## Pulumi preview: Formance auth clients", ""]
     if errors:
-        out += ["**The preview failed**; fix these errors first:", ""]
-        out += [f"- {code(e.splitlines()[0] if e else e)}" for e in errors]
-        return "\n".join(out) + "\n"
+        out += ["**The preview failed**; fix these errors first:", "", "```text"]
+        for e in errors:
+            out += [line.replace("`", "'") for line in e.splitlines()]
+        out += ["```", ""]
+        return "\n".join(out)
     destructive = [c.destructive for c in changes if c.destructive]
     others = [c for c in changes if c.kind == "other"]
     summary = f"**Summary:** {_count(changes, 'client', 'clients')}; {_count(changes, 'secret', 'secrets')}"
