@@ -67,11 +67,23 @@ def render(clients: list[ObservedClient], project: str = "formance-auth") -> str
 def run(args: argparse.Namespace) -> int:
     settings = load_settings({}, os.environ)
     api = AuthAPI(settings)
-    sys.stdout.write(render(api.list_clients(), args.project))
+    clients = api.list_clients()
+    if args.client_id:
+        wanted = set(args.client_id)
+        missing = sorted(wanted - {c.client_id for c in clients})
+        if missing:
+            print(f"formance-pulumi import: no client with id {', '.join(missing)} on the stack", file=sys.stderr)
+            return 1
+        clients = [c for c in clients if c.client_id in wanted]
+    if args.name_prefix:
+        clients = [c for c in clients if c.fields.name.startswith(args.name_prefix)]
+    sys.stdout.write(render(clients, args.project))
     return 0
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("import", help="print the stack-file clients block (adopt: true) for a live stack's clients")
     p.add_argument("--project", default="formance-auth", help="project name used as the config namespace")
+    p.add_argument("--client-id", action="append", default=[], metavar="ID", help="only this client (repeatable)")
+    p.add_argument("--name-prefix", default="", help="only clients whose name starts with this")
     p.set_defaults(func=run)
