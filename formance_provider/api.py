@@ -303,7 +303,15 @@ class AuthAPI:
                 self._sleep(backoff_delay(attempt, self._rng))
                 continue
             if response.status_code in (200, 201):
-                data = self._data(response)
+                try:
+                    data = self._data(response)
+                except UnexpectedResponseError:
+                    # Never excerpt this body: it may hold the new secret's clear value.
+                    raise UnexpectedResponseError(
+                        f"POST {path} answered {response.status_code} with an unexpected body (not shown: it may "
+                        "contain the new secret)",
+                        response.status_code,
+                    ) from None
                 clear = data.get("clear") if isinstance(data, dict) else None
                 if not clear or not data.get("id"):
                     raise UnexpectedResponseError(f"POST {path} answered without the secret's id or clear value", response.status_code)
