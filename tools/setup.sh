@@ -65,7 +65,12 @@ else
     name="$(basename "$f")"
     if ! cmp -s "$sdkdir/$f" "$BIN/$name"; then install -m 0755 "$sdkdir/$f" "$BIN/$name"; fi
   done
-  ln -sfn "$BIN/pulumi" "$VENV/bin/pulumi"
+  # A hard link (not a symlink): the engine looks for plugins next to the resolved
+  # binary, and the language host is per checkout, in .venv/bin.
+  if ! cmp -s "$BIN/pulumi" "$VENV/bin/pulumi" 2>/dev/null || [ -L "$VENV/bin/pulumi" ]; then
+    rm -f "$VENV/bin/pulumi"
+    ln "$BIN/pulumi" "$VENV/bin/pulumi" 2>/dev/null || cp "$BIN/pulumi" "$VENV/bin/pulumi"
+  fi
   # The official Python language host is not served by the module proxy: use the project's own (tools/langhost).
   PULUMI_VERSION="$PULUMI_VERSION" sh tools/langhost/install.sh "$VENV" "$REPO" >/dev/null
 fi

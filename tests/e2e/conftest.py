@@ -42,7 +42,7 @@ class PulumiProject:
         path = self.root / "stacks" / f"Pulumi.{self.stack}.yaml"
         existing = yaml.safe_load(path.read_text()) if path.exists() else {}
         existing = existing or {}
-        config = {k: v for k, v in (existing.get("config") or {}).items() if k.endswith(":encryptionsalt")}
+        config = dict(existing.get("config") or {})  # keeps the salt and `pulumi config set` values
         config["formance-auth:clients"] = self.clients
         config.update(self.extra_config)
         existing["config"] = config
