@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from .models import CLIENT_FIELD_NAMES, SECRET_FIELD_NAMES, ClientFields, SecretFields, whole_number
@@ -73,9 +73,11 @@ def _parse_time(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
+    # A timestamp without offset is UTC (comparing naive with aware datetimes raises TypeError).
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def secret_age_due(olds: Mapping[str, Any], rotate_after_days: Any, now: datetime) -> bool:

@@ -181,3 +181,9 @@ def test_secret_age_due(days, created, due):
 
 def test_secret_age_due_accepts_z_suffix():
     assert secret_age_due({"created_at": "2026-01-01T00:00:00Z"}, 30, NOW) is True
+
+
+@pytest.mark.parametrize("created, due", [("2026-05-01T12:00:00", True), ("2026-05-20T12:00:00", False)])
+def test_secret_age_due_naive_timestamp_is_utc(created, due):
+    # Regression: a created_at without offset used to raise TypeError against an aware `now`.
+    assert secret_age_due({"created_at": created}, 30, NOW) is due
