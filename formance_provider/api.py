@@ -247,10 +247,13 @@ class AuthAPI:
     def create_client(self, body: Mapping[str, Any], *, owner: str | None) -> ObservedClient:
         """POST with a known id. A retry after an ambiguous failure or a duplicate id checks ownership first."""
         client_id = str(body["id"])
-        for attempt in range(1, self.settings.max_retries + 2):
+        tries = self.settings.max_retries + 1
+        last = ""
+        for attempt in range(1, tries + 1):
             try:
                 response = self.request("POST", "/clients", body, idempotent=False)
-            except AmbiguousRequestError:
+            except AmbiguousRequestError as exc:
+                last = str(exc).rsplit(": ", 1)[-1]
                 existing = self.get_client(client_id)
                 if existing is None:
                     self._sleep(backoff_delay(attempt, self._rng))
@@ -263,7 +266,9 @@ class AuthAPI:
                 if existing is not None:
                     return self._take_over_own(existing, body, owner)
             self._raise_for(response, "POST", "/clients")
-        raise TransportError(f"POST {self._url('/clients')} kept failing ambiguously; client {client_id} was not created")
+        raise TransportError(
+            f"POST {self._url('/clients')} kept failing ambiguously after {tries} tries (last: {last}); client {client_id} was not created"
+        )
 
     def _take_over_own(self, existing: ObservedClient, body: Mapping[str, Any], owner: str | None) -> ObservedClient:
         if owner is None or existing.owner != owner:
@@ -293,11 +298,14 @@ class AuthAPI:
         value is lost with the failed answer).
         """
         path = f"/clients/{_seg(client_id)}/secrets"
-        for attempt in range(1, self.settings.max_retries + 2):
+        tries = self.settings.max_retries + 1
+        last = ""
+        for attempt in range(1, tries + 1):
             marker = str(uuid.uuid4())
             try:
                 response = self.request("POST", path, make_body(marker), idempotent=False)
             except AmbiguousRequestError as exc:
+                last = str(exc).rsplit(": ", 1)[-1]
                 log.info("%s; cleaning up before a new attempt", exc)
                 self._delete_marked_secrets(client_id, marker)
                 self._sleep(backoff_delay(attempt, self._rng))
@@ -320,7 +328,7 @@ class AuthAPI:
             if response.status_code == 404:
                 raise NotFoundError(f"Client {client_id!r} does not exist on the stack, so no secret can be created for it")
             self._raise_for(response, "POST", path)
-        raise TransportError(f"POST {self._url(path)} kept failing ambiguously; no secret was left behind")
+        raise TransportError(f"POST {self._url(path)} kept failing ambiguously after {tries} tries (last: {last}); no secret was left behind")
 
     def _delete_marked_secrets(self, client_id: str, marker: str) -> None:
         client = self.get_client(client_id)
