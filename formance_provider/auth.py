@@ -16,7 +16,7 @@ from typing import Protocol
 
 import httpx
 
-from .errors import AuthenticationError, PermissionDeniedError, TransportError, UnexpectedResponseError
+from .errors import AuthenticationError, PermissionDeniedError, TokenExpiredError, TransportError, UnexpectedResponseError
 from .redact import Redactor
 from .settings import TOKEN_COMMAND_ENV, Settings
 
@@ -65,10 +65,17 @@ class TokenSource(Protocol):
 class ClientCredentials:
     """Exchanges the client id and secret for a JWT, cached until shortly before ``exp``."""
 
-    def __init__(self, settings: Settings, redactor: Redactor, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        redactor: Redactor,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._settings = settings
         self._redactor = redactor
         self._clock = clock
+        self._sleep = sleep
         self._lock = threading.Lock()
         self._token: str | None = None
         self._expires_at = 0.0
@@ -87,17 +94,32 @@ class ClientCredentials:
                 self._token = None
         return True
 
+    def _post(self, http: httpx.Client, url: str) -> httpx.Response:
+        """Ask for a token, retrying what may pass on a second try (asking twice is harmless)."""
+        tries = self._settings.max_retries + 1
+        for attempt in range(1, tries + 1):
+            self.requests += 1
+            try:
+                response = http.post(
+                    url,
+                    data={"grant_type": "client_credentials", "scope": REQUESTED_SCOPES},
+                    auth=(self._settings.client_id or "", self._settings.client_secret or ""),
+                )
+            except httpx.TransportError as exc:
+                if attempt == tries:
+                    raise TransportError(
+                        f"Could not reach the token endpoint {url} after {tries} tries: "
+                        f"{type(exc).__name__}: {self._redactor(str(exc))}"
+                    ) from None
+            else:
+                if response.status_code not in (429, 502, 503, 504) or attempt == tries:
+                    return response
+            self._sleep(min(8.0, 0.25 * 2 ** (attempt - 1)))
+        raise AssertionError("unreachable")
+
     def _fetch(self, http: httpx.Client) -> None:
         url = self._settings.token_url
-        self.requests += 1
-        try:
-            response = http.post(
-                url,
-                data={"grant_type": "client_credentials", "scope": REQUESTED_SCOPES},
-                auth=(self._settings.client_id or "", self._settings.client_secret or ""),
-            )
-        except httpx.TransportError as exc:
-            raise TransportError(f"Could not reach the token endpoint {url}: {type(exc).__name__}: {self._redactor(str(exc))}") from None
+        response = self._post(http, url)
         if response.status_code in (400, 401):
             raise AuthenticationError(
                 f"The token endpoint {url} refused client {self._settings.client_id!r} "
@@ -157,7 +179,7 @@ class StaticToken:
                 else:
                     exp = jwt_expiry(self._token or "")
                     when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(exp)) if exp else "an unknown time"
-                    raise AuthenticationError(
+                    raise TokenExpiredError(
                         f"The bearer token in formance:token / FORMANCE_TOKEN expired at {when}. Personal tokens "
                         "last about 5 minutes: get a new one with `export FORMANCE_TOKEN=$(fctl cloud "
                         f"generate-personal-token)` and run again, or set {TOKEN_COMMAND_ENV} so the provider renews it"

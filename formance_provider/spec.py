@@ -158,6 +158,10 @@ def parse_clients(raw: Any) -> list[ClientEntry]:
             if "keepers" in svalue and svalue["keepers"] is not None and not isinstance(svalue["keepers"], dict):
                 problems.append(f"{spath}.keepers: must be a map of names to values (any change rotates the secret)")
                 continue
+            bad_keepers = [k for k, v in (svalue.get("keepers") or {}).items() if not isinstance(v, (str, int, float, bool))]
+            if bad_keepers:
+                problems += [f"{spath}.keepers.{k}: keeper values must be strings, numbers or booleans" for k in bad_keepers]
+                continue
             if "metadata" in svalue and svalue["metadata"] is not None and not isinstance(svalue["metadata"], dict):
                 problems.append(f"{spath}.metadata: must be a map of strings to strings")
                 continue
