@@ -21,4 +21,4 @@ echo "== Stack outputs (secrets hidden) =="
 pulumi stack output
 echo
 echo "== Proof: one declared credential obtains a token (claims only, never the token or the secret) =="
-pulumi stack output --json --show-secrets credentials | .venv/bin/python -m formance_provider.cli token-check --endpoint "$FORMANCE_ENDPOINT" --credential my-backend/default-secret
+pulumi stack output --json --show-secrets credentials | .venv/bin/python -m formance_provider.cli token-check --endpoint "$FORMANCE_ENDPOINT" --credential my-backend/default-secret --scope "ledger:read ledger:write"
