@@ -203,6 +203,19 @@ def _created_in_checkpoint(path: Path) -> int:
     return sum(1 for r in resources if r["type"].endswith(":OAuth2Client"))
 
 
+def _processes_in(root: Path) -> list[int]:
+    """Pids of live processes whose working directory is ``root`` (ours: the project is a temp dir)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if Path(os.readlink(entry / "cwd")) == root:
+                    pids.append(int(entry.name))
+            except OSError:
+                pass
+    return pids
+
+
 def test_sigkill_during_up_then_refresh_clear_pending_creates_and_up_converge(project: PulumiProject, proxy: FaultProxy, admin_api) -> None:
     declared = _declared(50, ("s1",))
     project.write_config(declared)
@@ -225,12 +238,20 @@ def test_sigkill_during_up_then_refresh_clear_pending_creates_and_up_converge(pr
         if proc.poll() is None:
             proc.wait(timeout=30)
         project.transcript.append(f"$ pulumi up (killed)\n{proc.stdout.read() if proc.stdout else ''}")
+    # The CLI starts the language host and the provider plugin in process groups of their own:
+    # they survive the kill of the CLI's group. Stop them the way a CI runner's end would.
+    orphans = _processes_in(project.root)
+    for pid in orphans:
+        os.kill(pid, signal.SIGKILL)
     killed_at = _created_in_checkpoint(state)
     assert 0 < killed_at < 50
-    time.sleep(1)  # let requests already sent by the dead provider land
     exported = project.export()["deployment"]
     assert exported.get("pending_operations"), "expected pending creates after SIGKILL"
 
+    # Recovery: the file backend keeps the dead update's lock; then drop pending creates and converge.
+    locked = project.run("refresh", "--clear-pending-creates", "--yes", "--skip-preview", check=False)
+    assert locked.returncode != 0 and "locked" in locked.stdout + locked.stderr
+    project.run("cancel", "--yes")
     project.run("refresh", "--clear-pending-creates", "--yes", "--skip-preview")
     assert not project.export()["deployment"].get("pending_operations")
     project.up()
