@@ -173,6 +173,16 @@ def parse_clients(raw: Any) -> list[ClientEntry]:
                 continue
             secret_inputs[str(sname)] = sin
         entries.append(ClientEntry(key=str(key), client_id=spec.clientId, adopt=spec.adopt, inputs=inputs, secrets=secret_inputs))
+    seen: dict[str, str] = {}
+    for entry in entries:
+        if entry.client_id is not None:
+            if entry.client_id in seen:
+                problems.append(
+                    f"clients.{entry.key}.clientId: {entry.client_id!r} is already the clientId of clients.{seen[entry.client_id]}; "
+                    "client ids must be unique"
+                )
+            else:
+                seen[entry.client_id] = entry.key
     if problems:
         raise ValidationError("\n".join(problems))
     return entries
