@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from . import profiling
 from .auth import TokenSource, jwt_scopes, token_source
 from .errors import (
     AuthenticationError,
@@ -112,10 +113,17 @@ class AuthAPI:
         """One attempt, with one token renewal on 401. Raises httpx errors as they come."""
         url = self._url(path)
         for renewal in (False, True):
-            token = self.tokens.get(self.http)
+            if profiling.ENABLED:
+                fetch = time.perf_counter()
+                token = self.tokens.get(self.http)
+                profiling.add_http(time.perf_counter() - fetch)
+            else:
+                token = self.tokens.get(self.http)
             self._last_scopes = jwt_scopes(token)
             started = time.perf_counter()
             response = self.http.request(method, url, json=body, headers={"Authorization": f"Bearer {token}"})
+            if profiling.ENABLED:
+                profiling.add_http(time.perf_counter() - started)
             with self._stats_lock:
                 self.request_count += 1
             log.debug("%s %s -> %d in %.1f ms", method, path, response.status_code, (time.perf_counter() - started) * 1000)

@@ -25,6 +25,7 @@ from pulumi.dynamic import (
 from pydantic import ValidationError as PydanticValidationError
 
 from . import runtime
+from .profiling import profiled
 from .diffing import UNKNOWN, diff_client, diff_secret
 from .errors import NotFoundError, ValidationError
 from .models import (
@@ -75,6 +76,7 @@ class ClientProvider(ResourceProvider):
     def configure(self, req: ConfigureRequest) -> None:
         runtime.configure(_config_values(req))
 
+    @profiled
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         runtime.settings()  # missing or contradictory settings fail here, at preview
         failures = _failures(news, ClientFields, CLIENT_FIELD_NAMES)
@@ -88,10 +90,12 @@ class ClientProvider(ResourceProvider):
             failures.append(CheckFailure("adopt", "adopt: must be true or false"))
         return CheckResult(news, failures)
 
+    @profiled
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         plan = diff_client(olds, news)
         return DiffResult(changes=plan.changes, replaces=list(plan.replaces), stables=[], delete_before_replace=None)
 
+    @profiled
     def create(self, props: dict[str, Any]) -> CreateResult:
         fields = ClientFields.from_props(props)
         client_id = str(props["client_id"])
@@ -110,6 +114,7 @@ class ClientProvider(ResourceProvider):
             observed = api.create_client(body, owner=owner)
         return CreateResult(client_id, _client_outputs(observed, props))
 
+    @profiled
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         fields = ClientFields.from_props(news)
         client_id = str(news["client_id"])
@@ -117,9 +122,11 @@ class ClientProvider(ResourceProvider):
         observed = runtime.api().update_client(client_id, body)
         return UpdateResult(_client_outputs(observed, news))
 
+    @profiled
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         runtime.api().delete_client(str(props.get("client_id") or id_))
 
+    @profiled
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         observed = runtime.api().get_client(str(props.get("client_id") or id_))
         if observed is None:
@@ -145,10 +152,12 @@ class SecretProvider(ResourceProvider):
     def configure(self, req: ConfigureRequest) -> None:
         runtime.configure(_config_values(req))
 
+    @profiled
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         runtime.settings()
         return CheckResult(news, _failures(news, SecretFields, SECRET_FIELD_NAMES))
 
+    @profiled
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         plan = diff_secret(olds, news, runtime.now())
         return DiffResult(changes=plan.changes, replaces=list(plan.replaces), stables=[], delete_before_replace=None)
@@ -159,6 +168,7 @@ class SecretProvider(ResourceProvider):
         except NotFoundError as exc:
             raise NotFoundError(f"{exc}. If the client was deleted outside Pulumi, run `pulumi refresh` first") from None
 
+    @profiled
     def create(self, props: dict[str, Any]) -> CreateResult:
         fields = SecretFields.from_props(props)
         created = self._create_on_server(fields)
@@ -166,6 +176,7 @@ class SecretProvider(ResourceProvider):
         outs = _secret_outputs(fields, created, now, [])
         return CreateResult(outs["secret_id"], outs)
 
+    @profiled
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         now = runtime.now()
         plan = diff_secret(olds, news, now)
@@ -189,6 +200,7 @@ class SecretProvider(ResourceProvider):
         outs["retiring"] = retiring
         return UpdateResult(outs)
 
+    @profiled
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         client_id = str(props.get("client_id"))
         api = runtime.api()
@@ -196,6 +208,7 @@ class SecretProvider(ResourceProvider):
             api.delete_secret(client_id, str(entry["secret_id"]))
         api.delete_secret(client_id, str(props.get("secret_id") or id_))
 
+    @profiled
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         client_id = str(props.get("client_id"))
         secret_id = str(props.get("secret_id") or id_)
