@@ -1,7 +1,7 @@
 """Issue 6: malformed stack files fail `pulumi preview` with a message naming the key path
 and the rule, and nothing reaches the server.
 
-One project serves the whole module; the previews run six at a time, each worker on
+One project serves the whole module; the previews run three at a time, each worker on
 a stack of its own; they go through the fault proxy, which counts requests.
 """
 
@@ -71,7 +71,7 @@ def proxy(local_stack: dict) -> Iterator[FaultProxy]:
         yield p
 
 
-WORKERS = 6
+WORKERS = 3
 
 
 @pytest.fixture(scope="module")
