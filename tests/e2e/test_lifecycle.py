@@ -68,7 +68,7 @@ def _has(project: PulumiProject, name: str) -> bool:
 
 
 def _put(admin_api: Any, client_id: str, **changes: Any) -> None:
-    """Edit a client outside Pulumi, keeping its owner marker like any careful admin would not bother to."""
+    """Edit a client outside Pulumi (PUT of all fields, owner marker kept)."""
     current = admin_api.get_client(client_id)
     fields = current.fields.model_copy(update=changes)
     admin_api.update_client(client_id, expand_client(fields, owner=current.owner))
