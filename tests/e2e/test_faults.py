@@ -230,7 +230,8 @@ def test_sigkill_during_up_then_refresh_clear_pending_creates_and_up_converge(pr
     try:
         deadline = time.monotonic() + 120
         while _created_in_checkpoint(state) < 5:
-            assert proc.poll() is None, "pulumi up ended before it could be killed"
+            if proc.poll() is not None:
+                pytest.fail(f"pulumi up ended ({proc.returncode}) before it could be killed:\n{proc.stdout.read()[-3000:] if proc.stdout else ''}")
             assert time.monotonic() < deadline, "no client recorded in the checkpoint in time"
             time.sleep(0.1)
         os.killpg(proc.pid, signal.SIGKILL)
