@@ -8,9 +8,11 @@ side effects. Per-process state lives in ``runtime``.
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from datetime import timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from pulumi.dynamic import (
     CheckFailure,
@@ -25,9 +27,9 @@ from pulumi.dynamic import (
 from pydantic import ValidationError as PydanticValidationError
 
 from . import runtime
-from .profiling import profiled
+from .profiling import profiled as _profiled
 from .diffing import UNKNOWN, diff_client, diff_secret
-from .errors import NotFoundError, ValidationError
+from .errors import FormanceError, NotFoundError, ValidationError
 from .models import (
     CLIENT_FIELD_NAMES,
     SECRET_FIELD_NAMES,
@@ -41,6 +43,27 @@ from .models import (
 )
 
 log = logging.getLogger("formance_provider.provider")
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def profiled(fn: F) -> F:
+    """Profile when asked, and turn our own errors into a short message.
+
+    The engine prints the provider's traceback with any exception; raising a
+    fresh error from this frame keeps that to a few lines around the message.
+    """
+    inner = _profiled(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return inner(*args, **kwargs)
+        except FormanceError as exc:
+            raise type(exc)(str(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _config_values(req: ConfigureRequest) -> dict[str, Any]:
