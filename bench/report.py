@@ -202,6 +202,9 @@ def write_report(raw: dict[str, Any], out: Path) -> None:
     add(f"| N={N} up ≤ {FLOOR_FACTOR}× floor at concurrency 4 + engine share | {_ok(floor_pass)} |")
     add(f"| provider peak RSS < {RSS_TARGET_MB:g} MB | {_ok(rss_pass)} |")
     add("")
+    notes = out / "benchmarks-notes.md"  # hand-written notes about particular runs, if any
+    if notes.exists():
+        add(notes.read_text())
     commentary = Path(__file__).with_name("commentary.md")
     if commentary.exists():
         add(commentary.read_text().format(**_facts(sizes)))
@@ -223,6 +226,7 @@ def _facts(sizes: list[dict[str, Any]]) -> dict[str, Any]:
         "destroy": big["ops"]["destroy"]["wall_s"],
         "refresh_gets": _n(big["ops"]["refresh"]["requests"], "GET"),
         "small_preview": sizes[0]["ops"]["preview"]["wall_s"], "small_n": sizes[0]["n"],
+        "cli_rss": big["ops"]["up"]["cli_peak_rss_mb"],
     }
 
 
