@@ -38,6 +38,7 @@ unit: setup
 	@$(VENV)/bin/python -m pytest tests/unit $(PYTEST_ARGS)
 
 bench: local-up
+	@$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test,bench]'
 	@$(VENV)/bin/python bench/run.py
 
 clean: local-down

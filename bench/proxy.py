@@ -86,7 +86,10 @@ def make_handler(upstream: str, state: State) -> type[BaseHTTPRequestHandler]:
             headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
             headers["Host"] = up.netloc
             started = time.perf_counter()
-            for attempt in (1, 2):  # a kept-alive upstream connection may have been closed
+            # A kept-alive upstream connection may have been closed: resend once, but only
+            # requests that are safe to repeat (a POST could be applied twice).
+            tries = (1, 2) if self.command in ("GET", "PUT", "DELETE", "HEAD") else (2,)
+            for attempt in tries:
                 if self.upstream_conn is None:
                     self.upstream_conn = http.client.HTTPConnection(up.hostname, up.port or 80, timeout=60)
                 try:
