@@ -32,13 +32,14 @@ class DiffPlan:
         return bool(self.changed or self.replaces)
 
 
-def _has_unknown(value: Any) -> bool:
+def has_unknown(value: Any) -> bool:
+    """True when the engine's preview placeholder appears anywhere in ``value``."""
     if value == UNKNOWN:
         return True
     if isinstance(value, Mapping):
-        return any(_has_unknown(v) for v in value.values())
+        return any(has_unknown(v) for v in value.values())
     if isinstance(value, (list, tuple)):
-        return any(_has_unknown(v) for v in value)
+        return any(has_unknown(v) for v in value)
     return False
 
 
@@ -54,11 +55,11 @@ def _normalised_field(model: type[ClientFields] | type[SecretFields], key: str, 
 def diff_client(olds: Mapping[str, Any], news: Mapping[str, Any]) -> DiffPlan:
     changed: list[str] = []
     replaces: list[str] = []
-    if _has_unknown(news.get("client_id")) or olds.get("client_id") != news.get("client_id"):
+    if has_unknown(news.get("client_id")) or olds.get("client_id") != news.get("client_id"):
         replaces.append("client_id")
     for key in CLIENT_FIELD_NAMES:
         new = news.get(key)
-        if _has_unknown(new):
+        if has_unknown(new):
             changed.append(key)
             continue
         if key == "name" and new is None:
@@ -94,7 +95,7 @@ def diff_secret(olds: Mapping[str, Any], news: Mapping[str, Any], now: datetime)
     reasons: list[str] = []
     for key in ("client_id", "name", "metadata", "keepers"):
         new = news.get(key)
-        if _has_unknown(new) or _normalised_field(SecretFields, key, olds.get(key)) != _normalised_field(SecretFields, key, new):
+        if has_unknown(new) or _normalised_field(SecretFields, key, olds.get(key)) != _normalised_field(SecretFields, key, new):
             replaces.append(key)
             reasons.append({"client_id": "client replaced", "keepers": "keeper changed"}.get(key, f"{key} changed"))
     if secret_age_due(olds, news.get("rotate_after_days"), now):
@@ -114,4 +115,4 @@ def diff_secret(olds: Mapping[str, Any], news: Mapping[str, Any], now: datetime)
     return DiffPlan(changed=tuple(changed), replaces=tuple(replaces), reasons=tuple(reasons))
 
 
-__all__ = ["DiffPlan", "UNKNOWN", "diff_client", "diff_secret", "secret_age_due", "SECRET_FIELD_NAMES"]
+__all__ = ["DiffPlan", "UNKNOWN", "has_unknown", "diff_client", "diff_secret", "secret_age_due", "SECRET_FIELD_NAMES"]

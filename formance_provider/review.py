@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import runtime
-from .diffing import UNKNOWN, diff_client, diff_secret
+from .diffing import UNKNOWN, diff_client, diff_secret, has_unknown
 from .models import ClientFields, SecretFields
 
 EXIT_OK = 0
@@ -87,14 +87,6 @@ def contains_secret(value: Any) -> bool:
     return False
 
 
-def contains_unknown(value: Any) -> bool:
-    if value == UNKNOWN:
-        return True
-    if isinstance(value, Mapping):
-        return any(contains_unknown(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(contains_unknown(v) for v in value)
-    return False
 
 
 def code(value: Any) -> str:
@@ -123,7 +115,7 @@ def codes(values: Any) -> str:
 
 def _norm(model: type[ClientFields] | type[SecretFields], key: str, value: Any) -> Any:
     """One field normalised the way the provider's diff does it."""
-    if contains_secret(value) or contains_unknown(value):
+    if contains_secret(value) or has_unknown(value):
         return value
     from .diffing import _normalised_field
 
@@ -144,7 +136,7 @@ def _as_dict(value: Any) -> dict[str, Any]:
 
 
 def _list_change(label: str, old: Any, new: Any) -> list[str]:
-    if is_secret(old) or is_secret(new) or contains_unknown(new):
+    if is_secret(old) or is_secret(new) or has_unknown(new):
         return [f"{label}: {code(old) if is_secret(old) else 'changed'} → {code(new) if not isinstance(new, list) else 'changed'}"]
     old_l, new_l = _as_list(old), _as_list(new)
     added = [v for v in new_l if v not in old_l]
@@ -162,7 +154,7 @@ def _list_change(label: str, old: Any, new: Any) -> list[str]:
 def _map_change(label: str, old: Any, new: Any) -> list[str]:
     if is_secret(old) or is_secret(new):
         return [f"{label}: changed (secret, not shown)"]
-    if contains_unknown(new) and not isinstance(new, Mapping):
+    if has_unknown(new) and not isinstance(new, Mapping):
         return [f"{label}: (known after apply)"]
     old_d, new_d = _as_dict(old), _as_dict(new)
     parts = []

@@ -106,6 +106,20 @@ def _bool(value: Any, key: str) -> bool:
     raise SettingsError(f"{key} must be true or false (got {value!r})")
 
 
+def _number(found: tuple[str | None, str], cast: type, default: Any, low: float, high: float, what: str, low_open: bool = False) -> Any:
+    """Parse a numeric setting; the message names the key it came from and the rule."""
+    raw, key = found
+    if raw is None:
+        return default
+    try:
+        value = cast(raw)
+    except ValueError:
+        raise SettingsError(f"{key} must be {what} (got {raw!r})") from None
+    if not (low < value if low_open else low <= value) or not value <= high:
+        raise SettingsError(f"{key} must be between {low:g} and {high:g} (got {raw!r})")
+    return value
+
+
 def load_settings(config: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Settings:
     """Resolve settings from stack config (fully qualified keys) and the environment."""
     env = os.environ if env is None else env
@@ -170,25 +184,8 @@ def load_settings(config: Mapping[str, Any], env: Mapping[str, str] | None = Non
     if ca_bundle is not None and not os.path.isfile(ca_bundle):
         raise SettingsError(f"{ca_key} names {ca_bundle!r}, which is not a readable file")
 
-    timeout_raw, timeout_key = get("timeout")
-    timeout = DEFAULT_TIMEOUT
-    if timeout_raw is not None:
-        try:
-            timeout = float(timeout_raw)
-        except ValueError:
-            raise SettingsError(f"{timeout_key} must be a number of seconds (got {timeout_raw!r})") from None
-        if not 0 < timeout <= 600:
-            raise SettingsError(f"{timeout_key} must be between 0 and 600 seconds (got {timeout_raw!r})")
-
-    retries_raw, retries_key = get("maxRetries")
-    max_retries = DEFAULT_MAX_RETRIES
-    if retries_raw is not None:
-        try:
-            max_retries = int(retries_raw)
-        except ValueError:
-            raise SettingsError(f"{retries_key} must be a whole number (got {retries_raw!r})") from None
-        if not 0 <= max_retries <= 20:
-            raise SettingsError(f"{retries_key} must be between 0 and 20 (got {retries_raw!r})")
+    timeout = _number(get("timeout"), float, DEFAULT_TIMEOUT, 0, 600, "a number of seconds", low_open=True)
+    max_retries = _number(get("maxRetries"), int, DEFAULT_MAX_RETRIES, 0, 20, "a whole number")
 
     return Settings(
         endpoint=endpoint,

@@ -114,19 +114,27 @@ def pulumi_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("pulumi-home")
 
 
-@pytest.fixture
-def project(local_stack: dict, pulumi_home: Path, tmp_path: Path) -> Iterator[PulumiProject]:
-    """A fresh project dir, stack and file backend; destroyed at the end so the server is left as before."""
-    root = tmp_path / "project"
+def make_project(local_stack: dict, pulumi_home: Path, base: Path, *, prefix: str = "t", endpoint: str | None = None) -> PulumiProject:
+    """A copy of the repo's project under ``base`` with a new stack on its own file backend."""
+    root = base / "project"
     (root / "stacks").mkdir(parents=True)
     shutil.copy(REPO / "Pulumi.yaml", root / "Pulumi.yaml")
     shutil.copy(REPO / "__main__.py", root / "__main__.py")
-    backend = tmp_path / "state"
+    backend = base / "state"
     backend.mkdir()
-    stack = "t" + uuid.uuid4().hex[:10]
-    proj = PulumiProject(root, _base_env(local_stack, pulumi_home, backend), stack)
+    env = _base_env(local_stack, pulumi_home, backend)
+    if endpoint:
+        env["FORMANCE_ENDPOINT"] = endpoint
+    proj = PulumiProject(root, env, prefix + uuid.uuid4().hex[:10])
     proj.run("stack", "init")
     proj.write_config({})
+    return proj
+
+
+@pytest.fixture
+def project(local_stack: dict, pulumi_home: Path, tmp_path: Path) -> Iterator[PulumiProject]:
+    """A fresh project dir, stack and file backend; destroyed at the end so the server is left as before."""
+    proj = make_project(local_stack, pulumi_home, tmp_path)
     yield proj
     proj.run("destroy", "--yes", "--skip-preview", "--continue-on-error", check=False)
 

@@ -7,9 +7,7 @@ a stack of its own; they go through the fault proxy, which counts requests.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import REPO, PulumiProject, _base_env
+from conftest import PulumiProject, make_project
 from faultproxy import FaultProxy
 
 pytestmark = pytest.mark.timeout(300)
@@ -77,18 +75,7 @@ WORKERS = 3
 @pytest.fixture(scope="module")
 def module_project(local_stack: dict, pulumi_home: Path, tmp_path_factory: pytest.TempPathFactory, proxy: FaultProxy) -> Iterator[PulumiProject]:
     """Like the ``project`` fixture, but one project for the whole module, talking through the proxy."""
-    tmp = tmp_path_factory.mktemp("bad-input")
-    root = tmp / "project"
-    (root / "stacks").mkdir(parents=True)
-    shutil.copy(REPO / "Pulumi.yaml", root / "Pulumi.yaml")
-    shutil.copy(REPO / "__main__.py", root / "__main__.py")
-    backend = tmp / "state"
-    backend.mkdir()
-    env = _base_env(local_stack, pulumi_home, backend)
-    env["FORMANCE_ENDPOINT"] = proxy.endpoint
-    proj = PulumiProject(root, env, "b" + uuid.uuid4().hex[:10])
-    proj.run("stack", "init")
-    proj.write_config({})
+    proj = make_project(local_stack, pulumi_home, tmp_path_factory.mktemp("bad-input"), prefix="b", endpoint=proxy.endpoint)
     yield proj
     _write_stack_file(proj.root / "stacks" / f"Pulumi.{proj.stack}.yaml", {})
     proj.run("destroy", "--yes", "--skip-preview", "--continue-on-error", check=False)
