@@ -6,8 +6,11 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$REPO"
-# shellcheck source=tools/versions.env
-source tools/versions.env
+# Every pinned version stands in one place: Python packages in pyproject.toml,
+# the Pulumi CLI (and its sdk module) in tools/pulumi-cli/go.mod.
+PULUMI_VERSION="$(sed -n 's|^require github.com/pulumi/pulumi/pkg/v3 v||p; s|^[[:space:]]*github.com/pulumi/pulumi/pkg/v3 v\([0-9.]*\).*|\1|p' tools/pulumi-cli/go.mod | head -1)"
+[ -n "$PULUMI_VERSION" ] || { echo "[setup] cannot read the pinned Pulumi version from tools/pulumi-cli/go.mod" >&2; exit 1; }
+GO_MIN_VERSION="$(sed -n 's/^go //p' tools/pulumi-cli/go.mod)"
 
 export PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
 VENV="$REPO/.venv"

@@ -21,7 +21,8 @@ if [ "$#" -ne 2 ] && [ "$#" -ne 3 ]; then
 fi
 
 PULUMI_SDK_MODULE=github.com/pulumi/pulumi/sdk/v3
-PULUMI_SDK_VERSION=${PULUMI_VERSION:-3.276.0}
+# The pinned version comes from tools/pulumi-cli/go.mod (the one place it stands).
+PULUMI_SDK_VERSION=${PULUMI_VERSION:-$(sed -n 's|^require github.com/pulumi/pulumi/pkg/v3 v||p' "$(dirname "$0")/../pulumi-cli/go.mod")}
 
 venv=$(cd "$1" && pwd)
 repo=$(cd "$2" && pwd)
