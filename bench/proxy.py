@@ -120,7 +120,7 @@ def make_handler(upstream: str, state: State) -> type[BaseHTTPRequestHandler]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--listen", default="127.0.0.1:0")
-    parser.add_argument("--upstream", default="http://127.0.0.1:18080")
+    parser.add_argument("--upstream", required=True, help="the gateway, e.g. http://127.0.0.1:18080")
     parser.add_argument("--port-file")
     args = parser.parse_args()
     host, port = args.listen.rsplit(":", 1)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from urllib.parse import urlsplit
 import os
 import shutil
 import statistics
@@ -39,7 +40,8 @@ from formance_provider.models import ClientFields, SecretFields, expand_client, 
 
 VENV_BIN = REPO / ".venv" / "bin"
 PASSPHRASE = "bench-passphrase"
-GATEWAY = "http://127.0.0.1:18080"
+# The local stack's gateway, from .local/formance.json so FORMANCE_LOCAL_GATEWAY_PORT overrides hold.
+GATEWAY = "{0.scheme}://{0.netloc}".format(urlsplit(json.loads((REPO / ".local" / "formance.json").read_text())["endpoint"]))
 PROVIDER_CONCURRENCY = 4  # ThreadPoolExecutor(max_workers=4) in pulumi/dynamic/__main__.py
 OPS = ("up", "preview", "refresh", "destroy")
 

@@ -25,9 +25,19 @@ from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import json
+from pathlib import Path
+from urllib.parse import urlsplit
+
 import httpx
 
-UPSTREAM = "http://127.0.0.1:18080"
+def local_gateway() -> str:
+    """The local stack's gateway (scheme://host:port), from .local/formance.json, so port overrides hold."""
+    endpoint = json.loads((Path(__file__).resolve().parents[2] / ".local" / "formance.json").read_text())["endpoint"]
+    parts = urlsplit(endpoint)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 ACTIONS = ("429", "503", "reset_before", "reset_after", "delay")
 HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "te", "upgrade", "proxy-connection", "host", "content-length"}
 
@@ -48,7 +58,7 @@ class Rule:
 
 @dataclass
 class FaultProxy:
-    upstream: str = UPSTREAM
+    upstream: str = field(default_factory=local_gateway)
     rules: list[Rule] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
     log: list[tuple[str, str, str]] = field(default_factory=list)  # (method, path, what happened)

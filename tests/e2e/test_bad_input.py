@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import PulumiProject, make_project
+from pulumi_project import PulumiProject, make_project
 from faultproxy import FaultProxy
 
 pytestmark = pytest.mark.timeout(300)

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import REPO, PulumiProject
+from pulumi_project import REPO, PulumiProject
 from faultproxy import FaultProxy
 
 pytestmark = pytest.mark.timeout(600)

@@ -16,7 +16,7 @@ import uuid
 import httpx
 import pytest
 
-from conftest import PulumiProject
+from pulumi_project import PulumiProject
 
 pytestmark = pytest.mark.timeout(600)
 

@@ -25,7 +25,7 @@ import httpx
 import pytest
 import yaml
 
-from conftest import REPO, VENV_BIN, PulumiProject
+from pulumi_project import REPO, VENV_BIN, PulumiProject
 
 from formance_provider.models import expand_client
 

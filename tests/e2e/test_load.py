@@ -11,7 +11,7 @@ from collections import Counter
 
 import pytest
 
-from conftest import PulumiProject
+from pulumi_project import PulumiProject
 
 SIZES = [200] + ([500] if os.environ.get("FORMANCE_HEAVY") == "1" else [])
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from conftest import PulumiProject
+from pulumi_project import PulumiProject
 
 pytestmark = pytest.mark.timeout(600)
 

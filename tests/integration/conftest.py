@@ -1,4 +1,4 @@
-"""Shared fixtures for the integration tests.
+"""Fixtures of the integration tests (``local_stack`` comes from tests/conftest.py).
 
 They run against the local stack of tools/local-stack.sh: a private PostgreSQL, the
 STAND-IN auth server of tests/standin_auth (a stand-in for github.com/formancehq/auth,
@@ -7,61 +7,17 @@ which cannot be built here) and a Caddy gateway serving it under /api/auth.
 
 from __future__ import annotations
 
-import json
-import subprocess
 import uuid
-from pathlib import Path
 
 import httpx
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-LOCAL = REPO / ".local"
-LOCAL_STACK = REPO / "tools" / "local-stack.sh"
-FORMANCE_JSON = LOCAL / "formance.json"
-
-
-def run_local_stack(command: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    """Run tools/local-stack.sh COMMAND; fail the test with its output when it fails."""
-    proc = subprocess.run(
-        ["bash", str(LOCAL_STACK), command],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    if proc.returncode != 0 and command != "status":
-        pytest.fail(f"tools/local-stack.sh {command} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
-
-
-def read_formance_json() -> dict:
-    return json.loads(FORMANCE_JSON.read_text())
-
-
-@pytest.fixture(scope="session")
-def local_stack() -> dict:
-    """Bring the local stack up (idempotent) and return .local/formance.json:
-    {"endpoint": ".../api/auth", "clientId": ..., "clientSecret": ...}."""
-    run_local_stack("up")
-    return read_formance_json()
+from localstack import fetch_token
 
 
 @pytest.fixture(scope="session")
 def auth_endpoint(local_stack: dict) -> str:
     return local_stack["endpoint"]
-
-
-def fetch_token(endpoint: str, client_id: str, client_secret: str, scope: str = "auth:read auth:write") -> str:
-    """client_credentials token from ENDPOINT/oauth/token (HTTP Basic)."""
-    r = httpx.post(
-        endpoint + "/oauth/token",
-        data={"grant_type": "client_credentials", "scope": scope},
-        auth=(client_id, client_secret),
-        timeout=10,
-    )
-    assert r.status_code == 200, (r.status_code, r.text)
-    return r.json()["access_token"]
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from conftest import LOCAL, fetch_token, read_formance_json, run_local_stack
+from localstack import LOCAL, fetch_token, read_formance_json, run_local_stack
 
 pytestmark = pytest.mark.timeout(300)
 

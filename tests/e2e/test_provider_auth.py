@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from conftest import PulumiProject
+from pulumi_project import PulumiProject
 
 pytestmark = pytest.mark.timeout(600)
 
