@@ -180,6 +180,22 @@ def load_settings(config: Mapping[str, Any], env: Mapping[str, str] | None = Non
             "or a bearer token in FORMANCE_TOKEN (e.g. from `fctl cloud generate-personal-token`)"
         )
 
+    env_endpoint = env.get(ENV_FALLBACKS["endpoint"])
+    credentials_from_env = (
+        client_id_key == ENV_FALLBACKS["clientId"] or token_key == ENV_FALLBACKS["token"] or (client_id is None and token is None)
+    )
+    if endpoint_key == "formance:endpoint" and env_endpoint and credentials_from_env:
+        try:
+            other = normalise_endpoint(env_endpoint, insecure=True, key=ENV_FALLBACKS["endpoint"])
+        except SettingsError:
+            other = env_endpoint
+        if other != endpoint:
+            raise SettingsError(
+                f"formance:endpoint ({endpoint}) and FORMANCE_ENDPOINT ({other}) name different stacks, and the "
+                "credentials come from the environment: they would be sent to a stack they may not belong to. "
+                "Unset FORMANCE_ENDPOINT, or change formance:endpoint (`pulumi config set formance:endpoint ...`)"
+            )
+
     ca_bundle, ca_key = get("caBundle")
     if ca_bundle is not None and not os.path.isfile(ca_bundle):
         raise SettingsError(f"{ca_key} names {ca_bundle!r}, which is not a readable file")

@@ -12,6 +12,12 @@ mkdir -p .local/demo-state
 eval "$(.venv/bin/python -m formance_provider.localenv .local/formance.json)"
 
 pulumi stack select --create dev --non-interactive >/dev/null
+# The committed stack file names the local stack's default port; follow a
+# FORMANCE_LOCAL_GATEWAY_PORT override rather than talk to another stack.
+if [ "$(pulumi config get formance:endpoint 2>/dev/null || true)" != "$FORMANCE_ENDPOINT" ]; then
+  echo "note: pointing the dev stack at this checkout's local stack, $FORMANCE_ENDPOINT"
+  pulumi config set formance:endpoint "$FORMANCE_ENDPOINT"
+fi
 if [ "${1:-}" = "destroy" ]; then
   exec pulumi destroy --yes --non-interactive --skip-preview
 fi

@@ -167,3 +167,13 @@ def test_ca_bundle_file_accepted(tmp_path):
 def test_numeric_bounds_accepted(timeout, retries):
     s = load_settings({**cfg(endpoint=STACK, timeout=timeout, maxRetries=retries), **CREDS}, {})
     assert s.timeout == float(timeout) and s.max_retries == int(retries)
+
+
+def test_config_endpoint_disagreeing_with_env_endpoint_fails_when_credentials_come_from_env():
+    env = {"FORMANCE_ENDPOINT": "https://other.example", "FORMANCE_CLIENT_ID": "id", "FORMANCE_CLIENT_SECRET": "env-secret"}
+    with pytest.raises(SettingsError) as err:
+        load_settings({"formance:endpoint": STACK}, env)
+    assert "formance:endpoint" in str(err.value) and "FORMANCE_ENDPOINT" in str(err.value)
+    assert "env-secret" not in str(err.value)
+    # The same endpoint written differently is no disagreement.
+    assert load_settings({"formance:endpoint": STACK + "/"}, {**env, "FORMANCE_ENDPOINT": STACK + "/api/auth"}).endpoint == STACK + "/api/auth"
