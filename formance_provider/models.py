@@ -102,6 +102,18 @@ Scope = Annotated[StrictStr, AfterValidator(check_scope)]
 RedirectUri = Annotated[StrictStr, AfterValidator(check_redirect_uri)]
 
 
+#: Pydantic's type errors, said the way a stack file's author thinks of them.
+_FRIENDLY = {
+    "tuple_type": "must be a list",
+    "list_type": "must be a list",
+    "dict_type": "must be a map",
+    "string_type": "must be a string",
+    "bool_type": "must be true or false",
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number",
+}
+
+
 def describe_validation_error(exc: PydanticValidationError, prefix: str = "") -> list[str]:
     """One line per problem: the key path (``clients.app.scopes[1]``) and the rule it breaks."""
     lines = []
@@ -113,8 +125,13 @@ def describe_validation_error(exc: PydanticValidationError, prefix: str = "") ->
             else:
                 path += f".{part}" if path else str(part)
         msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
+        kind = err["type"]
+        if kind == "extra_forbidden":
             msg = "unknown key"
+        elif kind in _FRIENDLY:
+            msg = _FRIENDLY[kind]
+        elif kind == "greater_than_equal":
+            msg = f"must be at least {err.get('ctx', {}).get('ge')}"
         lines.append(f"{path}: {msg}")
     return lines
 

@@ -133,12 +133,13 @@ def parse_clients(raw: Any) -> list[ClientEntry]:
             problems.append(f"{path}.secrets: must be a map of secret names to secret settings (got a {type(secrets).__name__})")
             secrets = None
         known = {k: v for k, v in value.items() if k in CLIENT_KEYS and k != "secrets"}
+        spec: ClientSpec | None = None
         try:
             spec = ClientSpec(**known)
         except PydanticValidationError as exc:
+            # Keep going: the client's fields and secrets are checked too, so one run lists every problem.
             problems += describe_validation_error(exc, path)
-            continue
-        inputs = {CLIENT_INPUTS[k]: getattr(spec, k) for k in CLIENT_INPUTS if getattr(spec, k) is not None}
+        inputs = {CLIENT_INPUTS[k]: value[k] for k in CLIENT_INPUTS if value.get(k) is not None}
         inputs.setdefault("name", key)
         try:
             ClientFields(**inputs)
@@ -172,7 +173,8 @@ def parse_clients(raw: Any) -> list[ClientEntry]:
                 problems += _rename(describe_validation_error(exc, spath), SECRET_INPUTS)
                 continue
             secret_inputs[str(sname)] = sin
-        entries.append(ClientEntry(key=str(key), client_id=spec.clientId, adopt=spec.adopt, inputs=inputs, secrets=secret_inputs))
+        if spec is not None:
+            entries.append(ClientEntry(key=str(key), client_id=spec.clientId, adopt=spec.adopt, inputs=inputs, secrets=secret_inputs))
     seen: dict[str, str] = {}
     for entry in entries:
         if entry.client_id is not None:

@@ -179,7 +179,7 @@ def test_secret_fields_accepts_keeper_scalars():
         ({"name": "a", "scopes": ["ok", "bad scope"]}, "clients.app", "clients.app.scopes[1]: a scope must not contain whitespace"),
         ({"name": "a", "redirect_uris": ["https://a.example/#x"]}, "clients.app", "clients.app.redirect_uris[0]: must not contain a fragment"),
         ({"name": ""}, "", "name: name must not be empty"),
-        ({"name": "a", "metadata": {"k": 1}}, "c", "c.metadata.k: Input should be a valid string"),
+        ({"name": "a", "metadata": {"k": 1}}, "c", "c.metadata.k: must be a string"),
         ({"name": "a", "bogus": 1}, "clients.app", "clients.app.bogus: unknown key"),
     ],
 )

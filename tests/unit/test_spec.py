@@ -34,11 +34,11 @@ MALFORMED = [
     ("empty-name", {"app": {"name": ""}}, ["clients.app.name: name must not be empty"]),
     ("over-long-name", {"app": {"name": LONG}}, ["clients.app.name: name must be at most 255"]),
     ("padded-name", {"app": {"name": "app "}}, ["clients.app.name: name must not start or end with whitespace"]),
-    ("name-not-string", {"app": {"name": 5}}, ["clients.app.name: Input should be a valid string"]),
-    ("description-not-string", {"app": {"description": 5}}, ["clients.app.description: Input should be a valid string"]),
-    ("public-not-bool", {"app": {"public": "yes"}}, ["clients.app.public: Input should be a valid boolean"]),
-    ("trusted-not-bool", {"app": {"trusted": 1.5}}, ["clients.app.trusted: Input should be a valid boolean"]),
-    ("adopt-not-bool", {"app": {"adopt": "yes"}}, ["clients.app.adopt: Input should be a valid boolean"]),
+    ("name-not-string", {"app": {"name": 5}}, ["clients.app.name: must be a string"]),
+    ("description-not-string", {"app": {"description": 5}}, ["clients.app.description: must be a string"]),
+    ("public-not-bool", {"app": {"public": "yes"}}, ["clients.app.public: must be true or false"]),
+    ("trusted-not-bool", {"app": {"trusted": 1.5}}, ["clients.app.trusted: must be true or false"]),
+    ("adopt-not-bool", {"app": {"adopt": "yes"}}, ["clients.app.adopt: must be true or false"]),
     ("client-id-padded", {"app": {"clientId": " x"}}, ["clients.app.clientId: must be a non-empty string"]),
     ("client-id-not-string", {"app": {"clientId": 5}}, ["clients.app.clientId: must be a non-empty string"]),
     ("client-id-too-long", {"app": {"clientId": LONG}}, ["clients.app.clientId: must be a non-empty string of at most 255"]),
@@ -47,14 +47,14 @@ MALFORMED = [
      ["clients.app.redirectUris[1]: must not contain a fragment"]),
     ("redirect-whitespace", {"app": {"redirectUris": ["https://a.example/c b"]}}, ["clients.app.redirectUris[0]: must not contain whitespace"]),
     ("redirect-no-host", {"app": {"redirectUris": ["https:///cb"]}}, ["clients.app.redirectUris[0]: must name a host"]),
-    ("redirect-not-list", {"app": {"redirectUris": "https://a.example/cb"}}, ["clients.app.redirectUris: Input should be a valid tuple"]),
+    ("redirect-not-list", {"app": {"redirectUris": "https://a.example/cb"}}, ["clients.app.redirectUris: must be a list"]),
     ("post-logout-fragment", {"app": {"postLogoutRedirectUris": ["https://a.example/#f"]}},
      ["clients.app.postLogoutRedirectUris[0]: must not contain a fragment"]),
     ("scope-whitespace", {"app": {"scopes": ["ledger:read", "ledger:read ledger:write"]}},
      ["clients.app.scopes[1]: a scope must not contain whitespace"]),
     ("scope-empty", {"app": {"scopes": [""]}}, ["clients.app.scopes[0]: a scope must not be empty"]),
-    ("metadata-int-value", {"app": {"metadata": {"team": 1}}}, ["clients.app.metadata.team: Input should be a valid string"]),
-    ("metadata-bool-value", {"app": {"metadata": {"team": True}}}, ["clients.app.metadata.team: Input should be a valid string"]),
+    ("metadata-int-value", {"app": {"metadata": {"team": 1}}}, ["clients.app.metadata.team: must be a string"]),
+    ("metadata-bool-value", {"app": {"metadata": {"team": True}}}, ["clients.app.metadata.team: must be a string"]),
     ("metadata-reserved", {"app": {"metadata": {"formance-pulumi/owner": "me"}}},
      ["clients.app.metadata: metadata key 'formance-pulumi/owner' is reserved"]),
     ("secrets-not-map", {"app": {"secrets": ["s"]}}, ["clients.app.secrets: must be a map of secret names to secret settings (got a list)"]),
@@ -64,13 +64,13 @@ MALFORMED = [
     ("keepers-string", _secret(keepers="2026"), ["clients.app.secrets.s.keepers: must be a map"]),
     ("keeper-value-list", _secret(keepers={"k": [1]}), ["clients.app.secrets.s.keepers.k"]),
     ("secret-metadata-not-map", _secret(metadata="x"), ["clients.app.secrets.s.metadata: must be a map of strings to strings"]),
-    ("secret-metadata-int", _secret(metadata={"k": 1}), ["clients.app.secrets.s.metadata.k: Input should be a valid string"]),
+    ("secret-metadata-int", _secret(metadata={"k": 1}), ["clients.app.secrets.s.metadata.k: must be a string"]),
     ("secret-metadata-reserved", _secret(metadata={"formance-pulumi/create-id": "1"}),
      ["clients.app.secrets.s.metadata: metadata key 'formance-pulumi/create-id' is reserved"]),
-    ("rotate-negative", _secret(rotateAfterDays=-1), ["clients.app.secrets.s.rotateAfterDays: Input should be greater than or equal to 1"]),
-    ("rotate-zero", _secret(rotateAfterDays=0), ["clients.app.secrets.s.rotateAfterDays: Input should be greater than or equal to 1"]),
-    ("rotate-string", _secret(rotateAfterDays="30"), ["clients.app.secrets.s.rotateAfterDays: Input should be a valid integer"]),
-    ("grace-negative", _secret(graceUpdates=-1), ["clients.app.secrets.s.graceUpdates: Input should be greater than or equal to 0"]),
+    ("rotate-negative", _secret(rotateAfterDays=-1), ["clients.app.secrets.s.rotateAfterDays: must be at least 1"]),
+    ("rotate-zero", _secret(rotateAfterDays=0), ["clients.app.secrets.s.rotateAfterDays: must be at least 1"]),
+    ("rotate-string", _secret(rotateAfterDays="30"), ["clients.app.secrets.s.rotateAfterDays: must be a whole number"]),
+    ("grace-negative", _secret(graceUpdates=-1), ["clients.app.secrets.s.graceUpdates: must be at least 0"]),
     ("client-key-slash", {"a/b": {}}, ["clients.a/b: client names must not contain '/'"]),
     ("client-key-empty", {"": {}}, ["clients.: client names must be non-empty strings"]),
     ("client-key-padded", {" app": {}}, ["clients. app: client names must not start or end with whitespace"]),
@@ -167,3 +167,19 @@ def test_full_valid_client():
 def test_null_client_value_is_empty_settings():
     (entry,) = parse_clients({"app": None})
     assert entry.inputs == {"name": "app"} and entry.secrets == {}
+
+
+def test_one_run_lists_problems_of_client_and_secrets_together():
+    with pytest.raises(ValidationError) as err:
+        parse_clients({"c": {"clientId": "", "secrets": {"s": {"keepers": [1, 2]}}}})
+    lines = str(err.value).splitlines()
+    assert any(line.startswith("clients.c.clientId:") for line in lines)
+    assert any(line.startswith("clients.c.secrets.s.keepers:") for line in lines)
+
+
+def test_typo_in_the_project_key_is_refused_with_a_suggestion():
+    from formance_provider.program import check_project_keys
+
+    with pytest.raises(ValidationError, match=r"formance-auth:client: unknown key; did you mean formance-auth:clients\?"):
+        check_project_keys({"formance-auth:client": "{}"}, "formance-auth")
+    check_project_keys({"formance-auth:clients": "{}", "formance:endpoint": "x", "other:key": "y"}, "formance-auth")
