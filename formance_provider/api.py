@@ -103,6 +103,10 @@ class AuthAPI:
         self._stats_lock = threading.Lock()
         self.request_count = 0
         self._last_scopes: set[str] | None = None
+        # When a call gave up on an unreachable or hung endpoint, others fail at once for a while
+        # instead of each waiting through its own retries (bounded time against a dead gateway).
+        self._down: tuple[float, str] | None = None
+        self._clock = time.monotonic
 
     # ------------------------------------------------------------ transport
 
@@ -136,6 +140,9 @@ class AuthAPI:
         """Send with retries. Non-idempotent calls raise AmbiguousRequestError instead of resending blindly."""
         tries = self.settings.max_retries + 1
         what = f"{method} {self._url(path)}"
+        down = self._down
+        if down is not None and self._clock() < down[0]:
+            raise TransportError(f"{down[1]} (not tried again: an earlier call just gave up on this endpoint)")
         last = ""
         for attempt in range(1, tries + 1):
             try:
@@ -152,6 +159,7 @@ class AuthAPI:
                     raise AmbiguousRequestError(f"{what}: {last}") from None
                 delay = backoff_delay(attempt, self._rng)
             else:
+                self._down = None
                 status = response.status_code
                 if status not in RETRY_STATUSES:
                     return response
@@ -166,11 +174,15 @@ class AuthAPI:
                 log.info("%s: %s; retry %d of %d in %.2f s", what, last, attempt, tries - 1, delay)
                 self._sleep(delay)
         if last.startswith("cannot connect"):
-            raise TransportError(
+            message = (
                 f"Cannot reach the Formance auth service at {self.settings.endpoint} ({last}) after {tries} tries: "
                 "check formance:endpoint / FORMANCE_ENDPOINT and that the stack is up"
             )
-        raise TransportError(f"{what} failed after {tries} tries: {last}")
+        else:
+            message = f"{what} failed after {tries} tries: {last}"
+        if "after the request was sent" in last or last.startswith("cannot connect"):
+            self._down = (self._clock() + max(30.0, 2 * self.settings.timeout), message)
+        raise TransportError(message)
 
     def call(self, method: str, path: str, body: Mapping[str, Any] | None = None, *, idempotent: bool, expect: tuple[int, ...]) -> Any:
         """Request, map errors, unwrap ``{"data": ...}``. Returns None for 404 when 404 is expected."""

@@ -80,11 +80,24 @@ class ClientCredentials:
         self._token: str | None = None
         self._expires_at = 0.0
         self.requests = 0
+        # A failed token request is not repeated by every resource: bad credentials stay bad for
+        # the run, an unreachable endpoint is not tried again for a while.
+        self._failure: tuple[float, Exception] | None = None
 
     def get(self, http: httpx.Client) -> str:
         with self._lock:
             if self._token is None or self._clock() >= self._expires_at - RENEW_MARGIN:
-                self._fetch(http)
+                if self._failure is not None and self._clock() < self._failure[0]:
+                    raise type(self._failure[1])(str(self._failure[1]))
+                try:
+                    self._fetch(http)
+                except AuthenticationError as exc:
+                    self._failure = (float("inf"), exc)
+                    raise
+                except TransportError as exc:
+                    self._failure = (self._clock() + max(30.0, 2 * self._settings.timeout), exc)
+                    raise
+                self._failure = None
             assert self._token is not None
             return self._token
 
@@ -106,6 +119,12 @@ class ClientCredentials:
                     auth=(self._settings.client_id or "", self._settings.client_secret or ""),
                 )
             except httpx.TransportError as exc:
+                text = str(exc).upper()
+                if "CERTIFICATE" in text or "SSL" in text:  # cannot pass on a second try
+                    raise TransportError(
+                        f"TLS verification of {url} failed ({self._redactor(str(exc))}): set formance:caBundle to the "
+                        "CA that signed the stack's certificate, or SSL_CERT_FILE"
+                    ) from None
                 if attempt == tries:
                     raise TransportError(
                         f"Could not reach the token endpoint {url} after {tries} tries: "

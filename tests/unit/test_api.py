@@ -476,3 +476,68 @@ def test_unwrapped_secret_answer_does_not_leak_clear_value(h):
     h.server.on("POST /clients/cid/secrets", httpx.Response(200, json={"id": "s1", "clear": clear}))
     message = h.expect_error(UnexpectedResponseError, lambda: h.api.create_secret("cid", lambda m: {"name": "s"}))
     assert "unexpected body (not shown" in message
+
+
+# ---------------------------------------------------------------- bounded time against a dead endpoint
+
+
+def test_after_one_call_gives_up_on_a_dead_endpoint_later_calls_fail_at_once(h):
+    h.server.on("GET /clients/a", httpx.ConnectError("connection refused"))
+    h.expect_error(TransportError, lambda: h.api.get_client("a"))
+    sent = len(h.api_log())
+    assert sent == 3  # max_retries=2
+    message = h.expect_error(TransportError, lambda: h.api.get_client("a"))
+    assert len(h.api_log()) == sent
+    assert "not tried again" in message
+
+
+def _token_source(handler, max_retries: int = 1):
+    from formance_provider.auth import ClientCredentials
+    from formance_provider.redact import Redactor
+
+    settings = Settings(endpoint=ENDPOINT, client_id="provider", client_secret=CLIENT_SECRET, max_retries=max_retries)
+    return ClientCredentials(settings, Redactor([CLIENT_SECRET]), sleep=lambda _s: None), httpx.Client(transport=httpx.MockTransport(handler))
+
+
+def test_a_failed_token_request_is_not_repeated_by_every_resource():
+    calls: list[int] = []
+
+    def refuse(_request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        raise httpx.ConnectError("connection refused")
+
+    tokens, http = _token_source(refuse)
+    with pytest.raises(TransportError):
+        tokens.get(http)
+    assert len(calls) == 2
+    with pytest.raises(TransportError):
+        tokens.get(http)
+    assert len(calls) == 2
+
+
+def test_bad_credentials_are_not_retried_by_later_calls():
+    calls: list[int] = []
+
+    def unauthorized(_request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return httpx.Response(401, json={"error": "invalid_client"})
+
+    tokens, http = _token_source(unauthorized)
+    for _ in range(3):
+        with pytest.raises(AuthenticationError) as err:
+            tokens.get(http)
+        assert CLIENT_SECRET not in str(err.value)
+    assert len(calls) == 1
+
+
+def test_tls_failure_of_the_token_endpoint_is_not_retried_and_names_the_ca_setting():
+    calls: list[int] = []
+
+    def bad_cert(_request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        raise httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
+
+    tokens, http = _token_source(bad_cert, max_retries=4)
+    with pytest.raises(TransportError, match="formance:caBundle"):
+        tokens.get(http)
+    assert len(calls) == 1
