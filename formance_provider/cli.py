@@ -28,12 +28,16 @@ def token_check(args: argparse.Namespace) -> int:
         return 2
     cred = credentials[args.credential]
     endpoint = args.endpoint.rstrip("/")
-    response = httpx.post(
-        endpoint + "/oauth/token",
-        data={"grant_type": "client_credentials", **({"scope": args.scope} if args.scope else {})},
-        auth=(cred["clientId"], cred["clientSecret"]),
-        timeout=30,
-    )
+    try:
+        response = httpx.post(
+            endpoint + "/oauth/token",
+            data={"grant_type": "client_credentials", **({"scope": args.scope} if args.scope else {})},
+            auth=(cred["clientId"], cred["clientSecret"]),
+            timeout=30,
+        )
+    except httpx.HTTPError as exc:
+        print(f"cannot reach {endpoint}/oauth/token: {type(exc).__name__}", file=sys.stderr)
+        return 1
     if response.status_code != 200:
         print(f"token request for {args.credential} refused: {response.status_code}", file=sys.stderr)
         return 1

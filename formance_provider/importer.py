@@ -51,7 +51,7 @@ def _key_for(client: ObservedClient, taken: set[str]) -> str:
     return key
 
 
-def render(clients: list[ObservedClient], project: str = "formance-auth") -> str:
+def render(clients: list[ObservedClient], project: str = "formance-auth", skipped: list[ObservedClient] | None = None) -> str:
     taken: set[str] = set()
     block = {_key_for(c, taken): client_block(c) for c in sorted(clients, key=lambda c: (c.fields.name, c.client_id))}
     existing = sum(len(c.secrets) for c in clients)
@@ -61,6 +61,8 @@ def render(clients: list[ObservedClient], project: str = "formance-auth") -> str
         f"# The {existing} existing secret(s) cannot be adopted: their clear values were shown once and are gone.\n"
         "# Declare new secrets under `secrets:` and delete the old ones once consumers have moved.\n"
     )
+    for c in skipped or []:
+        header += f"# Skipped {c.fields.name or c.client_id} ({c.client_id}): already managed by the Pulumi stack {c.owner}.\n"
     return header + yaml.safe_dump({f"{project}:clients": block}, sort_keys=False, default_flow_style=False)
 
 
@@ -77,7 +79,16 @@ def run(args: argparse.Namespace) -> int:
         clients = [c for c in clients if c.client_id in wanted]
     if args.name_prefix:
         clients = [c for c in clients if c.fields.name.startswith(args.name_prefix)]
-    sys.stdout.write(render(clients, args.project))
+    # A client carrying another stack's owner marker is already under Pulumi: adopting it here
+    # would put one client under two stacks, each undoing the other's changes.
+    skipped = [] if args.include_managed else [c for c in clients if c.owner]
+    if skipped:
+        print(
+            f"formance-pulumi import: skipped {len(skipped)} client(s) already managed by a Pulumi stack "
+            "(see the comments; --include-managed takes them anyway)",
+            file=sys.stderr,
+        )
+    sys.stdout.write(render([c for c in clients if c not in skipped], args.project, skipped))
     return 0
 
 
@@ -86,4 +97,5 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--project", default="formance-auth", help="project name used as the config namespace")
     p.add_argument("--client-id", action="append", default=[], metavar="ID", help="only this client (repeatable)")
     p.add_argument("--name-prefix", default="", help="only clients whose name starts with this")
+    p.add_argument("--include-managed", action="store_true", help="also clients already managed by another Pulumi stack")
     p.set_defaults(func=run)
