@@ -51,7 +51,7 @@ if [ -n "$system_pulumi" ]; then
 else
   if [ ! -x "$BIN/pulumi" ] || [ "$("$BIN/pulumi" version 2>/dev/null)" != "v$PULUMI_VERSION" ]; then
     command -v go >/dev/null || { log "Go is needed to build the Pulumi CLI (go $GO_MIN_VERSION or newer)"; exit 1; }
-    log "building the Pulumi CLI v$PULUMI_VERSION with Go into $BIN (first time only: about 6-15 minutes on 2 cores)"
+    log "building the Pulumi CLI v$PULUMI_VERSION with Go into $BIN (first time only: about 5-8 minutes on 2 cores)"
     mkdir -p "$BIN"
     (cd tools/pulumi-cli && go build -trimpath \
         -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
