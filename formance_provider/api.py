@@ -12,6 +12,7 @@ import random
 import threading
 import time
 import uuid
+from urllib.parse import quote
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -370,6 +371,4 @@ class AuthAPI:
 
 def _seg(value: str) -> str:
     """Quote one path segment (ids come from users' stack files)."""
-    from urllib.parse import quote
-
     return quote(value, safe="")

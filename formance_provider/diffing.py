@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from .models import CLIENT_FIELD_NAMES, SECRET_FIELD_NAMES, ClientFields, SecretFields, whole_number
+from .models import CLIENT_FIELD_NAMES, ClientFields, SecretFields, whole_number
 
 #: The engine's placeholder for a value not known during preview.
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
@@ -115,4 +115,4 @@ def diff_secret(olds: Mapping[str, Any], news: Mapping[str, Any], now: datetime)
     return DiffPlan(changed=tuple(changed), replaces=tuple(replaces), reasons=tuple(reasons))
 
 
-__all__ = ["DiffPlan", "UNKNOWN", "has_unknown", "diff_client", "diff_secret", "secret_age_due", "SECRET_FIELD_NAMES"]
+__all__ = ["DiffPlan", "UNKNOWN", "has_unknown", "diff_client", "diff_secret", "secret_age_due"]

@@ -29,7 +29,7 @@ from pydantic import ValidationError as PydanticValidationError
 from . import runtime
 from .profiling import profiled as _profiled
 from .diffing import UNKNOWN, diff_client, diff_secret
-from .errors import FormanceError, NotFoundError, ValidationError
+from .errors import FormanceError, NotFoundError
 from .models import (
     CLIENT_FIELD_NAMES,
     SECRET_FIELD_NAMES,
@@ -252,4 +252,4 @@ class SecretProvider(ResourceProvider):
         return ReadResult(id_, outs, None)
 
 
-__all__ = ["ClientProvider", "SecretProvider", "ValidationError"]
+__all__ = ["ClientProvider", "SecretProvider"]
