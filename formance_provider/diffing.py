@@ -7,7 +7,7 @@ same whether it came from the stack file, from state or from the server.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -32,15 +32,20 @@ class DiffPlan:
         return bool(self.changed or self.replaces)
 
 
-def has_unknown(value: Any) -> bool:
-    """True when the engine's preview placeholder appears anywhere in ``value``."""
-    if value == UNKNOWN:
+def contains(value: Any, match: Callable[[Any], bool]) -> bool:
+    """True when ``match`` holds for ``value`` or anything nested in its maps and lists."""
+    if match(value):
         return True
     if isinstance(value, Mapping):
-        return any(has_unknown(v) for v in value.values())
+        return any(contains(v, match) for v in value.values())
     if isinstance(value, (list, tuple)):
-        return any(has_unknown(v) for v in value)
+        return any(contains(v, match) for v in value)
     return False
+
+
+def has_unknown(value: Any) -> bool:
+    """True when the engine's preview placeholder appears anywhere in ``value``."""
+    return contains(value, lambda v: v == UNKNOWN)
 
 
 def _normalised_field(model: type[ClientFields] | type[SecretFields], key: str, value: Any) -> Any:
@@ -115,4 +120,4 @@ def diff_secret(olds: Mapping[str, Any], news: Mapping[str, Any], now: datetime)
     return DiffPlan(changed=tuple(changed), replaces=tuple(replaces), reasons=tuple(reasons))
 
 
-__all__ = ["DiffPlan", "UNKNOWN", "has_unknown", "diff_client", "diff_secret", "secret_age_due"]
+__all__ = ["DiffPlan", "UNKNOWN", "contains", "has_unknown", "diff_client", "diff_secret", "secret_age_due"]

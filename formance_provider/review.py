@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import runtime
-from .diffing import UNKNOWN, diff_client, diff_secret, has_unknown
+from .diffing import UNKNOWN, contains, diff_client, diff_secret, has_unknown
 from .models import ClientFields, SecretFields
 
 EXIT_OK = 0
@@ -78,15 +78,7 @@ def is_secret(value: Any) -> bool:
 
 
 def contains_secret(value: Any) -> bool:
-    if is_secret(value):
-        return True
-    if isinstance(value, Mapping):
-        return any(contains_secret(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(contains_secret(v) for v in value)
-    return False
-
-
+    return contains(value, is_secret)
 
 
 def code(value: Any) -> str:

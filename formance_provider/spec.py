@@ -84,6 +84,10 @@ def _did_you_mean(key: str, known: tuple[str, ...]) -> str:
     return f"unknown key; did you mean {match[0]!r}?" if match else f"unknown key; known keys: {', '.join(known)}"
 
 
+def _unknown_keys(value: dict[str, Any], known: tuple[str, ...], path: str) -> list[str]:
+    return [f"{path}.{extra}: {_did_you_mean(extra, known)}" for extra in sorted(set(value) - set(known))]
+
+
 def _rename(errors: list[str], mapping: dict[str, str]) -> list[str]:
     out = []
     for line in errors:
@@ -126,8 +130,7 @@ def parse_clients(raw: Any) -> list[ClientEntry]:
         if not isinstance(value, dict):
             problems.append(f"{path}: must be a map of client settings (got a {type(value).__name__})")
             continue
-        for extra in sorted(set(value) - set(CLIENT_KEYS)):
-            problems.append(f"{path}.{extra}: {_did_you_mean(extra, CLIENT_KEYS)}")
+        problems += _unknown_keys(value, CLIENT_KEYS, path)
         secrets = value.get("secrets")
         if secrets is not None and not isinstance(secrets, dict):
             problems.append(f"{path}.secrets: must be a map of secret names to secret settings (got a {type(secrets).__name__})")
@@ -154,8 +157,7 @@ def parse_clients(raw: Any) -> list[ClientEntry]:
             if not isinstance(svalue, dict):
                 problems.append(f"{spath}: must be a map of secret settings (got a {type(svalue).__name__})")
                 continue
-            for extra in sorted(set(svalue) - set(SECRET_KEYS)):
-                problems.append(f"{spath}.{extra}: {_did_you_mean(extra, SECRET_KEYS)}")
+            problems += _unknown_keys(svalue, SECRET_KEYS, spath)
             if "keepers" in svalue and svalue["keepers"] is not None and not isinstance(svalue["keepers"], dict):
                 problems.append(f"{spath}.keepers: must be a map of names to values (any change rotates the secret)")
                 continue
