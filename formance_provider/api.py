@@ -6,7 +6,6 @@ retries and the mapping of HTTP answers to this package's exceptions.
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import random
 import threading
@@ -31,42 +30,17 @@ from .errors import (
 )
 from .models import ObservedClient, flatten_client
 from .redact import Redactor
+from .retry import BACKOFF_BASE, BACKOFF_CAP, RETRY_AFTER_CAP, RETRY_STATUSES, backoff_delay, is_tls_failure, retry_after, tls_advice
 from .settings import Settings
 from .version import __version__
 
 log = logging.getLogger("formance_provider.api")
 
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
-BACKOFF_BASE = 0.25
-BACKOFF_CAP = 8.0
-RETRY_AFTER_CAP = 60.0
 USER_AGENT = f"formance-pulumi/{__version__} httpx/{httpx.__version__}"
 
 
 class AmbiguousRequestError(TransportError):
     """A non-idempotent request may or may not have been applied by the server."""
-
-
-def backoff_delay(attempt: int, rng: Callable[[], float] = random.random) -> float:
-    """Capped exponential backoff with full jitter (attempt counts from 1)."""
-    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** (attempt - 1)))
-    return ceiling * (0.5 + rng() / 2)
-
-
-def retry_after(response: httpx.Response, now: Callable[[], float] = time.time) -> float | None:
-    """Seconds to wait from a Retry-After header (seconds or HTTP date), capped."""
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value).timestamp()
-        except (TypeError, ValueError):
-            return None
-        seconds = when - now()
-    return max(0.0, min(seconds, RETRY_AFTER_CAP))
 
 
 def build_http_client(settings: Settings) -> httpx.Client:
@@ -103,7 +77,7 @@ class AuthAPI:
         self._rng = rng
         self._stats_lock = threading.Lock()
         self.request_count = 0
-        self._last_scopes: set[str] | None = None
+        self._last_token: str | None = None  # only read to explain a refusal
         # When a call gave up on an unreachable or hung endpoint, others fail at once for a while
         # instead of each waiting through its own retries (bounded time against a dead gateway).
         self._down: tuple[float, str] | None = None
@@ -124,7 +98,7 @@ class AuthAPI:
                 profiling.add_http(time.perf_counter() - fetch)
             else:
                 token = self.tokens.get(self.http)
-            self._last_scopes = jwt_scopes(token)
+            self._last_token = token
             started = time.perf_counter()
             response = self.http.request(method, url, json=body, headers={"Authorization": f"Bearer {token}"})
             if profiling.ENABLED:
@@ -149,7 +123,7 @@ class AuthAPI:
             try:
                 response = self._send(method, path, body)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-                if "CERTIFICATE" in str(exc).upper() or "SSL" in str(exc).upper():
+                if is_tls_failure(exc):
                     raise TransportError(self._describe_transport(exc)) from None
                 # Nothing reached the server: safe to resend whatever the method.
                 last = f"cannot connect ({type(exc).__name__})"
@@ -200,11 +174,8 @@ class AuthAPI:
 
     def _describe_transport(self, exc: Exception) -> str:
         text = self.redactor(str(exc))
-        if "CERTIFICATE" in text.upper() or "SSL" in text.upper():
-            return (
-                f"TLS verification of {self.settings.endpoint} failed ({text}): set formance:caBundle to the "
-                "CA that signed the stack's certificate, or SSL_CERT_FILE"
-            )
+        if is_tls_failure(exc):
+            return tls_advice(self.settings.endpoint, text)
         return f"Request to {self.settings.endpoint} failed: {type(exc).__name__}: {text}"
 
     def _data(self, response: httpx.Response) -> Any:
@@ -221,7 +192,8 @@ class AuthAPI:
         status = response.status_code
         where = f"{method} {path}"
         need = "auth:read" if method == "GET" else "auth:write"
-        scopes = self._last_scopes
+        # Decoded only here, on the error path, not for every request.
+        scopes = jwt_scopes(self._last_token) if self._last_token else None
         # The auth service answers a missing scope with a bare 401, like a bad token:
         # the token's own claims tell the two apart.
         if status in (401, 403) and scopes is not None and need not in scopes and not (need == "auth:read" and "auth:write" in scopes):

@@ -18,6 +18,7 @@ import httpx
 
 from .errors import AuthenticationError, PermissionDeniedError, TokenExpiredError, TransportError, UnexpectedResponseError
 from .redact import Redactor
+from .retry import RETRY_STATUSES, backoff_delay, is_tls_failure, tls_advice
 from .settings import TOKEN_COMMAND_ENV, Settings
 
 #: Renew a token this many seconds before it expires.
@@ -119,21 +120,17 @@ class ClientCredentials:
                     auth=(self._settings.client_id or "", self._settings.client_secret or ""),
                 )
             except httpx.TransportError as exc:
-                text = str(exc).upper()
-                if "CERTIFICATE" in text or "SSL" in text:  # cannot pass on a second try
-                    raise TransportError(
-                        f"TLS verification of {url} failed ({self._redactor(str(exc))}): set formance:caBundle to the "
-                        "CA that signed the stack's certificate, or SSL_CERT_FILE"
-                    ) from None
+                if is_tls_failure(exc):
+                    raise TransportError(tls_advice(url, self._redactor(str(exc)))) from None
                 if attempt == tries:
                     raise TransportError(
                         f"Could not reach the token endpoint {url} after {tries} tries: "
                         f"{type(exc).__name__}: {self._redactor(str(exc))}"
                     ) from None
             else:
-                if response.status_code not in (429, 502, 503, 504) or attempt == tries:
+                if response.status_code not in RETRY_STATUSES or attempt == tries:
                     return response
-            self._sleep(min(8.0, 0.25 * 2 ** (attempt - 1)))
+            self._sleep(backoff_delay(attempt))
         raise AssertionError("unreachable")
 
     def _fetch(self, http: httpx.Client) -> None:
