@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from .models import CLIENT_FIELD_NAMES, ClientFields, SecretFields, whole_number
+from pydantic import ValidationError as PydanticValidationError
+
+from .models import CLIENT_FIELD_NAMES, ClientFields, SecretFields, validate_field, whole_number
 
 #: The engine's placeholder for a value not known during preview.
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
@@ -49,11 +51,10 @@ def has_unknown(value: Any) -> bool:
 
 
 def _normalised_field(model: type[ClientFields] | type[SecretFields], key: str, value: Any) -> Any:
-    """Normalise one field by validating it against the model's own rules."""
-    adapter = model.__pydantic_validator__
+    """Normalise one field by the model's own rules; invalid values compare as given (check() reports them)."""
     try:
-        return adapter.validate_assignment(model.model_construct(), key, value).__dict__[key]
-    except Exception:  # invalid values compare as given; check() reports them
+        return validate_field(model, key, value)
+    except PydanticValidationError:
         return value
 
 

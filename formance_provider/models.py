@@ -273,6 +273,14 @@ class SecretFields(BaseModel):
 SECRET_FIELD_NAMES: tuple[str, ...] = tuple(SecretFields.model_fields)
 
 
+def validate_field(model: type[ClientFields] | type[SecretFields], key: str, value: Any) -> Any:
+    """One field checked and normalised by the model's own rules (inputs may be partly unknown).
+
+    Raises pydantic's ValidationError, whose location is the field name.
+    """
+    return model.__pydantic_validator__.validate_assignment(model.model_construct(), key, value).__dict__[key]
+
+
 # ---------------------------------------------------------------- expand (model -> API body)
 
 

@@ -40,6 +40,7 @@ from .models import (
     describe_validation_error,
     expand_client,
     expand_secret,
+    validate_field,
 )
 
 log = logging.getLogger("formance_provider.provider")
@@ -77,13 +78,15 @@ def _known(props: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
 
 def _failures(props: dict[str, Any], model: type[ClientFields] | type[SecretFields], names: tuple[str, ...]) -> list[CheckFailure]:
     known = _known(props, names)
-    try:
-        # Validate known fields only; during preview some inputs may still be unknown.
-        for key, value in known.items():
-            model.__pydantic_validator__.validate_assignment(model.model_construct(), key, value)
-    except PydanticValidationError as exc:
-        return [CheckFailure(str(err["loc"][0]) if err["loc"] else "", line) for err, line in zip(exc.errors(), describe_validation_error(exc))]
-    return []
+    failures: list[CheckFailure] = []
+    # Validate known fields only (during preview some inputs may still be unknown), each on its own
+    # so that every bad field is reported.
+    for key, value in known.items():
+        try:
+            validate_field(model, key, value)
+        except PydanticValidationError as exc:
+            failures += [CheckFailure(key, line) for line in describe_validation_error(exc)]
+    return failures
 
 
 def _client_outputs(observed: ObservedClient, props: dict[str, Any]) -> dict[str, Any]:
