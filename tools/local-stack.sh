@@ -167,6 +167,19 @@ wait_http() {
 
 port_busy() { ss -Htln "sport = :$1" 2>/dev/null | grep -q .; }
 
+# wait_started PID NAME LOG TRIES INTERVAL WHAT CHECK...: poll CHECK until it passes; fail with the
+# log's tail if the process dies first, or with "NAME not WHAT" when the tries run out.
+wait_started() {
+  local pid="$1" name="$2" log="$3" tries="$4" interval="$5" what="$6" i
+  shift 6
+  for i in $(seq 1 "$tries"); do
+    "$@" && return 0
+    pid_alive "$pid" || { tail -n 20 "$log" >&2 || true; die "$name exited"; }
+    sleep "$interval"
+  done
+  die "$name not $what (see $log)"
+}
+
 # ---------------------------------------------------------------- postgres
 PGBASE=""
 pg_paths() {
@@ -244,13 +257,8 @@ auth_up() {
       --auth-check-scopes \
       </dev/null >>"$LOGS/auth.log" 2>&1 &
   echo $! > "$RUN/auth.pid"
-  local pid=$! i
-  for i in $(seq 1 150); do
-    http_ok "http://127.0.0.1:$AUTH_PORT/_healthcheck" && return 0
-    pid_alive "$pid" || { tail -n 20 "$LOGS/auth.log" >&2 || true; die "auth server exited"; }
-    sleep 0.2
-  done
-  die "auth server not healthy after 30s (see $LOGS/auth.log)"
+  wait_started $! "auth server" "$LOGS/auth.log" 150 0.2 "healthy after 30s" \
+    http_ok "http://127.0.0.1:$AUTH_PORT/_healthcheck"
 }
 
 auth_down() {
@@ -269,13 +277,7 @@ caddy_up() {
   HOME="$LOCAL/caddy" XDG_DATA_HOME="$LOCAL/caddy/data" XDG_CONFIG_HOME="$LOCAL/caddy/config" \
     setsid caddy run --config "$CADDYFILE" --adapter caddyfile </dev/null >>"$LOGS/caddy.log" 2>&1 &
   echo $! > "$RUN/caddy.pid"
-  local pid=$! i
-  for i in $(seq 1 100); do
-    port_busy "$GW_PORT" && return 0
-    pid_alive "$pid" || { tail -n 20 "$LOGS/caddy.log" >&2 || true; die "caddy exited"; }
-    sleep 0.1
-  done
-  die "caddy not listening after 10s (see $LOGS/caddy.log)"
+  wait_started $! "caddy" "$LOGS/caddy.log" 100 0.1 "listening after 10s" port_busy "$GW_PORT"
 }
 
 caddy_down() {
